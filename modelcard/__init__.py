@@ -1,0 +1,104 @@
+"""The model card: the contract between the exporter that writes a model version and the server that loads it.
+
+A version directory holds `model.onnx` and `model.json` (this schema). pydantic only, so both the training side
+(torch) and the serving side (no torch) import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CARD_FILENAME = "model.json"
+MODEL_FILENAME = "model.onnx"
+SCHEMA_VERSION = 1
+
+Task = Literal["pose", "forecast", "frames", "sequence_pose"]
+Datatype = Literal["BOOL", "UINT8", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"]
+
+
+class TensorSpec(BaseModel):
+    """One graph input or output as the KServe V2 metadata endpoint describes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    datatype: Datatype
+    shape: list[int] = Field(description="Dimensions; -1 marks a dynamic axis (the batch axis is always dynamic).")
+    description: str = ""
+
+
+class Preprocessing(BaseModel):
+    """What a client-side (or server-side) step must do before the graph's first input.
+
+    Normalization by mean/std is baked into the exported graph, so the graph takes raw units: images as RGB in
+    [0, 1], NCHW, and sequences in the units of the training data. `mean`/`std` are recorded for reference only.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_size: tuple[int, int] | None = Field(None, description="(height, width) the image models expect.")
+    resize: Literal["letterbox", "stretch"] | None = Field(
+        None, description="letterbox keeps the aspect ratio and pads; stretch resizes each axis on its own."
+    )
+    pad_value: float = Field(0.0, description="Pixel value in [0, 1] used for letterbox padding.")
+    mean: list[float] | None = Field(None, description="Per-channel or per-feature mean applied inside the graph.")
+    std: list[float] | None = Field(None, description="Per-channel or per-feature std applied inside the graph.")
+
+
+class SequenceLimits(BaseModel):
+    """Lengths a sequence model accepts and produces; the graph's time axes are dynamic within these bounds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_input_length: int = Field(1, ge=1)
+    max_input_length: int | None = Field(None, ge=1, description="None: no upper bound beyond memory.")
+    max_horizon: int | None = Field(None, ge=1, description="Steps the graph emits; clients may ask for fewer.")
+    feature_shape: list[int] = Field(
+        default_factory=list,
+        description="Shape of one time step as clients send it, e.g. [17, 2] for keypoints or [3, 64, 64] for frames.",
+    )
+
+
+class ModelCard(BaseModel):
+    """Everything a server, an operator or a reader needs to know about one exported model version."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    version: int = Field(ge=1)
+    task: Task
+    architecture: str = Field(description="Name in the models registry the graph was exported from.")
+    description: str = ""
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    preprocessing: Preprocessing = Field(default_factory=Preprocessing)
+    sequence: SequenceLimits | None = None
+    keypoint_names: list[str] | None = None
+    skeleton: list[tuple[int, int]] | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Held-out test metrics, baselines beside.")
+    parity_max_abs_error: float | None = Field(None, description="max |torch - onnxruntime| measured at export.")
+    sha256: str = Field(description="sha256 of model.onnx, checked at load.")
+    training: dict[str, Any] = Field(default_factory=dict, description="Config, seed, data, epochs, best loss.")
+    environment: dict[str, str] = Field(default_factory=dict, description="Library versions and git commit.")
+    created: str = ""
+
+    @classmethod
+    def read(cls, path: Path) -> ModelCard:
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def write(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks so large models do not sit in memory twice."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
