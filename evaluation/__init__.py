@@ -1,1 +1,4 @@
-"""Metrics and keypoint conventions shared by training and serving. numpy only: the runtime image has no torch."""
+"""Metrics and keypoint conventions shared by training and serving.
+
+numpy only: the runtime image has no torch.
+"""

@@ -49,7 +49,16 @@ COCO_SKELETON: Final[tuple[tuple[int, int], ...]] = (
 )
 
 # Pairs swapped by a horizontal flip (augmentation, symmetric drawing).
-COCO_FLIP_PAIRS: Final[tuple[tuple[int, int], ...]] = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+COCO_FLIP_PAIRS: Final[tuple[tuple[int, int], ...]] = (
+    (1, 2),
+    (3, 4),
+    (5, 6),
+    (7, 8),
+    (9, 10),
+    (11, 12),
+    (13, 14),
+    (15, 16),
+)
 
 # Torso diameter for PCK: left shoulder to right hip, falling back to right shoulder to left hip.
 TORSO_PRIMARY: Final = (5, 12)
@@ -59,3 +68,6 @@ TORSO_FALLBACK: Final = (6, 11)
 VISIBILITY_UNLABELLED: Final = 0
 VISIBILITY_OCCLUDED: Final = 1
 VISIBILITY_VISIBLE: Final = 2
+
+# Derived head size for PCKh when none is given: the ear-to-ear distance (COCO has no head-top point).
+HEAD_PAIR: Final = (3, 4)
