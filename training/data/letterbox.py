@@ -1,0 +1,70 @@
+"""Letterbox geometry: fit a box of an image into the model input keeping the aspect ratio, and map points.
+
+numpy and Pillow only (no torch), so serving can share it. Points are continuous pixel coordinates: pixel
+(row r, column c) covers [c, c + 1) x [r, r + 1), so its centre is (c + 0.5, r + 0.5). In that convention a
+resize is a pure scale, and Pillow's affine transform samples output pixel centres the same way, so the
+mapping below is exact for both the image and the points. Boxes are (x, y, w, h) in the same coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+_ANTIALIAS_BELOW = 0.5  # scales below this pre-shrink by an integer box filter, which affine sampling lacks
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """out = scale * source + (offset_x, offset_y), the same scale on both axes."""
+
+    scale: float
+    offset_x: float
+    offset_y: float
+
+    def to_output(self, points: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Source-image points (..., 2) -> model-input points."""
+        return np.asarray(points, dtype=np.float64) * self.scale + [self.offset_x, self.offset_y]
+
+    def to_source(self, points: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Model-input points (..., 2) -> source-image points (predicted keypoints back to the upload)."""
+        return (np.asarray(points, dtype=np.float64) - [self.offset_x, self.offset_y]) / self.scale
+
+
+def fit_letterbox(box: tuple[float, float, float, float], out_size: tuple[int, int]) -> Letterbox:
+    """The largest scale at which `box` fits `out_size` (H, W), centred; the spare side is padding."""
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise ValueError(f"box must have a positive width and height, got {box}")
+    out_h, out_w = out_size
+    scale = min(out_w / w, out_h / h)
+    return Letterbox(scale, (out_w - scale * w) / 2 - scale * x, (out_h - scale * h) / 2 - scale * y)
+
+
+def letterbox_image(
+    image: Image.Image,
+    out_size: tuple[int, int],
+    box: tuple[float, float, float, float] | None = None,
+    fill: tuple[int, int, int] = (114, 114, 114),
+) -> tuple[npt.NDArray[np.uint8], Letterbox]:
+    """Resample `box` (default: the whole image) into an (H, W, 3) uint8 array and return the mapping.
+
+    The spare side shows the image around the box where there is some (the box grows to the output's aspect
+    ratio, as top-down pose estimators crop) and `fill` beyond the image's edges.
+    """
+    rgb = image.convert("RGB")
+    geometry = fit_letterbox(box or (0.0, 0.0, float(rgb.width), float(rgb.height)), out_size)
+    factor = int(1 / geometry.scale) if geometry.scale < _ANTIALIAS_BELOW else 1
+    if factor > 1:
+        rgb = rgb.reduce(factor)  # source coordinates shrink by exactly `factor`
+    scale = geometry.scale * factor
+    # Pillow's AFFINE data maps output coordinates to input ones: the inverse of the letterbox.
+    inverse = (1 / scale, 0.0, -geometry.offset_x / scale, 0.0, 1 / scale, -geometry.offset_y / scale)
+    out_h, out_w = out_size
+    resampled = rgb.transform(
+        (out_w, out_h), Image.Transform.AFFINE, inverse, resample=Image.Resampling.BILINEAR, fillcolor=fill
+    )
+    return np.asarray(resampled, dtype=np.uint8), geometry
