@@ -1,0 +1,42 @@
+"""`python -m service` / `posecast-server`: uvicorn on POSECAST_HOST:POSECAST_PORT with graceful shutdown."""
+
+from __future__ import annotations
+
+import math
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+
+from service.app import create_app
+from service.settings import Settings
+
+
+class DrainingServer(uvicorn.Server):
+    """On SIGTERM/SIGINT, readiness turns 503 before uvicorn stops accepting and drains in-flight requests."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._app.state.draining = True
+        super().handle_exit(sig, frame)
+
+
+def main() -> None:
+    settings = Settings()
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # keep our handler (request ids, JSON)
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=math.ceil(settings.grace_period_s),
+    )
+    DrainingServer(config, app).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The app factory: settings in, FastAPI app out; models load in the lifespan, never at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request, Response
+
+from service import v2
+from service.errors import install_error_handlers
+from service.logs import configure_logging
+from service.metrics import Metrics
+from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from service.repository import ModelRepository
+from service.runtime import GPU_PROVIDERS, check_gpu_available
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; `settings` defaults to the environment (`POSECAST_*`)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    metrics = Metrics()
+    repository = ModelRepository(settings, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_gpu_available(settings)
+        if settings.require_gpu:
+            # Fail fast: a GPU deployment must not come up on a silent CPU fallback.
+            await repository.load_all()
+            if not any(served.provider in GPU_PROVIDERS for served in repository.served()):
+                raise RuntimeError("POSECAST_REQUIRE_GPU is set but no model version runs on a GPU provider")
+            loader = None
+        else:
+            # Live at once, ready when loading is done.
+            loader = asyncio.create_task(repository.load_all(), name="load-models")
+        try:
+            yield
+        finally:
+            app.state.draining = True
+            if loader is not None and not loader.done():
+                loader.cancel()
+            try:
+                await asyncio.wait_for(repository.close(), settings.grace_period_s)
+            except TimeoutError:
+                logger.error("queued requests did not finish within %.0f s of shutdown", settings.grace_period_s)
+
+    app = FastAPI(
+        title="posecast",
+        summary="Pose keypoints and sequence forecasts over ONNX Runtime.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.repository = repository
+    app.state.draining = False
+    install_error_handlers(app)
+    app.include_router(v2.server)
+    app.include_router(v2.models)
+    app.include_router(v2.repository_api)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus(request: Request) -> Response:
+        content, media_type = metrics.render()
+        return Response(content, media_type=media_type)
+
+    # Added last = outermost: the request id covers every response, including 413s.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

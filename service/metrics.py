@@ -1,0 +1,110 @@
+"""Prometheus collectors, one registry per app so tests can build many apps in one process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+_LABELS = ("model", "version")
+
+
+class Metrics:
+    """Every collector the server exports on /metrics."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "posecast_requests", "Inference requests by outcome.", [*_LABELS, "outcome"], registry=r
+        )
+        self.request_seconds = Histogram(
+            "posecast_request_duration_seconds",
+            "Whole request time.",
+            _LABELS,
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_seconds = Histogram(
+            "posecast_queue_duration_seconds",
+            "Time in the batch queue.",
+            _LABELS,
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.compute_seconds = Histogram(
+            "posecast_compute_duration_seconds",
+            "Collate + session.run + split per execution.",
+            _LABELS,
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "posecast_batch_size", "Samples per execution.", _LABELS, buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.inferences = Counter("posecast_inferences", "Samples inferred.", _LABELS, registry=r)
+        self.executions = Counter("posecast_executions", "Session runs.", _LABELS, registry=r)
+        self.pending = Gauge("posecast_pending_requests", "Requests queued or running.", _LABELS, registry=r)
+        self.ready = Gauge("posecast_model_ready", "1 when the model version serves.", _LABELS, registry=r)
+        self.provider = Gauge(
+            "posecast_model_provider",
+            "1 for the execution provider in use.",
+            [*_LABELS, "provider"],
+            registry=r,
+        )
+        self._providers: dict[tuple[str, str], str] = {}
+
+    def set_state(self, model: str, version: str, ready: bool, provider: str | None) -> None:
+        """Ready gauge plus exactly one provider series per loaded model version."""
+        self.ready.labels(model, version).set(1 if ready else 0)
+        previous = self._providers.pop((model, version), None)
+        if previous is not None:
+            self.provider.remove(model, version, previous)
+        if ready and provider:
+            self.provider.labels(model, version, provider).set(1)
+            self._providers[(model, version)] = provider
+
+    def for_model(self, model: str, version: str) -> ModelMetrics:
+        return ModelMetrics(self, model, version)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+@dataclass(frozen=True)
+class ModelMetrics:
+    """The collectors bound to one model version's labels."""
+
+    metrics: Metrics
+    model: str
+    version: str
+
+    def request(self, outcome: str, seconds: float) -> None:
+        self.metrics.requests.labels(self.model, self.version, outcome).inc()
+        self.metrics.request_seconds.labels(self.model, self.version).observe(seconds)
+
+    def execution(self, batch_size: int, queue_seconds: Sequence[float], compute_seconds: float) -> None:
+        m = self.metrics
+        for waited in queue_seconds:
+            m.queue_seconds.labels(self.model, self.version).observe(waited)
+        m.compute_seconds.labels(self.model, self.version).observe(compute_seconds)
+        m.batch_size.labels(self.model, self.version).observe(batch_size)
+        m.inferences.labels(self.model, self.version).inc(batch_size)
+        m.executions.labels(self.model, self.version).inc()
+
+    def add_pending(self, delta: int) -> None:
+        """Increments, not a set: during a reload the old and the new runner share these labels."""
+        self.metrics.pending.labels(self.model, self.version).inc(delta)
+
+    def set_ready(self, ready: bool, provider: str | None = None) -> None:
+        self.metrics.set_state(self.model, self.version, ready, provider)

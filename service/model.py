@@ -1,0 +1,145 @@
+"""A served model version: card, session, batcher and statistics. Routes and task endpoints call this."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from modelcard import ModelCard
+from service import tensors
+from service.batching import BatchingRunner
+from service.errors import ClientDisconnected, InvalidInput, ServiceError
+from service.metrics import ModelMetrics
+from service.runtime import OnnxSession
+from service.settings import Settings
+from service.stats import ModelStats
+
+
+class ServedModel:
+    """One loaded, warmed-up model version. Hold a lease (`ModelRepository.use`) while calling `infer`."""
+
+    def __init__(self, card: ModelCard, session: OnnxSession, settings: Settings, metrics: ModelMetrics) -> None:
+        self.card = card
+        self.name = card.name
+        self.version = str(card.version)
+        self.session = session
+        self.stats = ModelStats()
+        self._metrics = metrics
+        self._timeout_s = settings.request_timeout_s
+        self._dtypes = {spec.name: tensors.numpy_dtype(spec.datatype) for spec in card.inputs}
+        self._runner = BatchingRunner(
+            session.run,
+            label=f"{self.name}-{self.version}",
+            max_batch_size=settings.max_batch_size,
+            max_queue_delay_s=settings.max_queue_delay_ms / 1000,
+            max_queue_size=settings.max_queue_size,
+            stats=self.stats,
+            metrics=metrics,
+        )
+        self._leases = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def provider(self) -> str:
+        return self.session.provider
+
+    @property
+    def pending(self) -> int:
+        return self._runner.pending
+
+    async def infer(
+        self,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Sequence[str] | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Validated, batched inference: the requested outputs (default: all, in card order)."""
+        batch = self.validate(inputs)
+        names = self._select(outputs)
+        if batch == 0:
+            raise InvalidInput("batch size (axis 0) must be at least 1")
+        budget = self._timeout_s if timeout_s is None else min(timeout_s, self._timeout_s)
+        results = await self._runner.infer(dict(inputs), budget)
+        return {name: results[name] for name in names}
+
+    def validate(self, inputs: Mapping[str, np.ndarray]) -> int:
+        """Names, dtypes and shapes against the card; returns the common batch size."""
+        expected = [spec.name for spec in self.card.inputs]
+        if sorted(inputs) != sorted(expected):
+            raise InvalidInput(f"model '{self.name}' takes inputs {expected}, got {sorted(inputs)}")
+        batches = set()
+        limits = self.card.sequence
+        for spec in self.card.inputs:
+            array = inputs[spec.name]
+            if array.dtype != self._dtypes[spec.name]:
+                got = tensors.v2_datatype(array.dtype)
+                raise InvalidInput(f"input '{spec.name}' must be {spec.datatype}, got {got}")
+            if array.ndim != len(spec.shape) or any(
+                d not in (-1, s) for d, s in zip(spec.shape, array.shape, strict=True)
+            ):
+                raise InvalidInput(f"input '{spec.name}' must have shape {spec.shape}, got {list(array.shape)}")
+            if limits and len(spec.shape) > 1 and spec.shape[1] == -1:
+                length, upper = array.shape[1], limits.max_input_length
+                if length < limits.min_input_length or (upper is not None and length > upper):
+                    raise InvalidInput(
+                        f"input '{spec.name}' has {length} time steps; the model takes "
+                        f"{limits.min_input_length} to {upper if upper is not None else 'any number of'}"
+                    )
+            batches.add(array.shape[0])
+        if len(batches) != 1:
+            raise InvalidInput(f"inputs disagree on the batch size (axis 0): {sorted(batches)}")
+        return batches.pop()
+
+    def _select(self, outputs: Sequence[str] | None) -> list[str]:
+        known = [spec.name for spec in self.card.outputs]
+        if outputs is None:
+            return known
+        unknown = [name for name in outputs if name not in known]
+        if unknown:
+            raise InvalidInput(f"model '{self.name}' has no output {unknown}; it has {known}")
+        return list(dict.fromkeys(outputs))
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        """Count one request: Triton success/fail stats, Prometheus outcome and duration."""
+        started = time.perf_counter_ns()
+        outcome = "success"
+        try:
+            yield
+        except ServiceError as exc:
+            outcome = exc.outcome
+            raise
+        except asyncio.CancelledError:
+            outcome = ClientDisconnected.outcome
+            raise
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            elapsed = time.perf_counter_ns() - started
+            (self.stats.success if outcome == "success" else self.stats.fail).add(elapsed)
+            self._metrics.request(outcome, elapsed / 1e9)
+
+    def acquire(self) -> None:
+        self._leases += 1
+        self._idle.clear()
+
+    def release(self) -> None:
+        self._leases -= 1
+        if self._leases == 0:
+            self._idle.set()
+
+    async def retire(self) -> None:
+        """After the repository stopped handing this version out: let lease holders finish, then stop."""
+        await self._idle.wait()
+        await self._runner.close()
+
+    def metadata(self) -> dict[str, Any]:
+        return {"ready": True, "provider": self.provider, "providers": self.session.providers}

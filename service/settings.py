@@ -1,0 +1,78 @@
+"""One settings object for the whole server, read from `POSECAST_*` variables in the app factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIB = 1 << 20
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Tests construct it directly; `create_app` reads the environment otherwise."""
+
+    model_config = SettingsConfigDict(env_prefix="POSECAST_", extra="ignore")
+
+    repository: Path = Field(
+        Path("model_repository"),
+        description="Model repository root: <repository>/<model>/<version>/model.onnx.",
+    )
+    host: str = Field("127.0.0.1", description="Interface `python -m service` binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port `python -m service` listens on.")
+    providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["auto"],
+        description="onnxruntime execution providers by priority (comma list), or `auto`: CUDA then CPU.",
+    )
+    device_id: int = Field(0, ge=0, description="CUDA device the CUDA execution provider runs on.")
+    gpu_mem_limit_mb: int | None = Field(
+        None, ge=1, description="Upper bound of the CUDA memory arena per session in MiB; unset: no limit."
+    )
+    intra_op_threads: int = Field(0, ge=0, description="Threads inside one operator; 0: onnxruntime's default.")
+    inter_op_threads: int = Field(0, ge=0, description="Threads across operators; 0: onnxruntime's default.")
+    max_batch_size: int = Field(16, ge=1, description="Most samples (axis 0) the batcher joins into one run.")
+    max_queue_delay_ms: float = Field(
+        2.0, ge=0, description="Longest time the oldest queued request waits for others to join its batch."
+    )
+    max_queue_size: int = Field(
+        256, ge=1, description="Outstanding requests per model version before new ones get 503 + Retry-After."
+    )
+    request_timeout_s: float = Field(30.0, gt=0, description="Queue + compute budget of one request before 504.")
+    max_body_bytes: int = Field(32 * MIB, ge=1, description="Largest request body accepted; larger ones get 413.")
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Bearer token for the repository API (load/unload/index); unset: that API is refused.",
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma list of keys accepted on model routes (Bearer or X-API-Key); empty: no auth.",
+    )
+    log_format: Literal["text", "json"] = Field("text", description="`json` writes one JSON object per line.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Root log level.")
+    require_gpu: bool = Field(
+        False, description="Refuse to start unless a GPU execution provider is available and actually active."
+    )
+    grace_period_s: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long queued and in-flight requests get to finish."
+    )
+
+    @field_validator("providers", "api_keys", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        """Environment variables carry lists as `a,b,c`, not JSON."""
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("providers")
+    @classmethod
+    def _check_providers(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(
+                "POSECAST_PROVIDERS is empty: use `auto` or e.g. `CUDAExecutionProvider,CPUExecutionProvider`"
+            )
+        if "auto" in value and len(value) > 1:
+            raise ValueError("POSECAST_PROVIDERS: `auto` cannot be combined with explicit providers")
+        return value

@@ -1,0 +1,158 @@
+"""KServe V2 REST routes: thin handlers that parse, call the repository or a served model, and encode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from service import protocol
+from service.errors import ClientDisconnected, InvalidInput
+from service.repository import READY, ModelRepository
+from service.security import require_admin, require_api_key
+
+T = TypeVar("T")
+EXTENSIONS = ["binary_tensor_data", "statistics", "model_repository"]
+
+server = APIRouter(prefix="/v2", tags=["v2"])
+models = APIRouter(prefix="/v2/models", tags=["v2"], dependencies=[Depends(require_api_key)])
+repository_api = APIRouter(prefix="/v2/repository", tags=["v2 repository"], dependencies=[Depends(require_admin)])
+
+
+def repository_of(request: Request) -> ModelRepository:
+    repository: ModelRepository = request.app.state.repository
+    return repository
+
+
+def _server_version() -> str:
+    try:
+        return package_version("posecast")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@server.get("")
+async def server_metadata() -> dict[str, Any]:
+    return {"name": "posecast", "version": _server_version(), "extensions": EXTENSIONS}
+
+
+@server.get("/health/live")
+async def live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@server.get("/health/ready")
+async def ready(request: Request) -> Response:
+    reason = "shutting down" if request.app.state.draining else repository_of(request).not_ready_reason()
+    if reason is None:
+        providers = sorted({model.provider for model in repository_of(request).served()})
+        return JSONResponse({"ready": True, "providers": providers})
+    return JSONResponse({"ready": False, "error": f"server is not ready: {reason}"}, status_code=503)
+
+
+@models.get("/stats")
+async def all_stats(request: Request) -> dict[str, Any]:
+    served = repository_of(request).served()
+    return {"model_stats": [model.stats.as_triton(model.name, model.version) for model in served]}
+
+
+@models.get("/{name}")
+@models.get("/{name}/versions/{version}")
+async def model_metadata(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
+    return repository_of(request).metadata(name, version)
+
+
+@models.get("/{name}/ready")
+@models.get("/{name}/versions/{version}/ready")
+async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
+    """200 when ready; 400 (the spec's 4xx for false) with the reason otherwise."""
+    record = repository_of(request).record(name, version)
+    body: dict[str, Any] = {"name": name, "version": str(record.version), "ready": record.state == READY}
+    if record.state == READY:
+        return JSONResponse(body)
+    return JSONResponse({**body, "error": f"model is {record.state.lower()}: {record.reason}"}, status_code=400)
+
+
+@models.get("/{name}/stats")
+@models.get("/{name}/versions/{version}/stats")
+async def model_stats(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
+    served = repository_of(request).get(name, version)
+    return {"model_stats": [served.stats.as_triton(served.name, served.version)]}
+
+
+@models.post("/{name}/infer")
+@models.post("/{name}/versions/{version}/infer")
+async def infer(request: Request, name: str, version: str | None = None) -> Response:
+    body = await request.body()
+    header_length = protocol.parse_header_length(request.headers.get("inference-header-content-length"))
+    # The lease keeps this version running until the request is answered, even if a reload swaps it out.
+    async with repository_of(request).use(name, version) as served:
+        with served.track():
+            decoded = protocol.decode_request(body, header_length, served.card.inputs)
+            names = [choice.name for choice in decoded.outputs] if decoded.outputs is not None else None
+            work = served.infer(decoded.inputs, names, timeout_s=decoded.timeout_s)
+            results = await until_disconnected(request, work)
+            content, json_length = protocol.encode_response(served.name, served.version, decoded, results)
+    if json_length is None:
+        return Response(content, media_type="application/json")
+    headers = {"Inference-Header-Content-Length": str(json_length)}
+    return Response(content, media_type="application/octet-stream", headers=headers)
+
+
+async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it (and so dropping it from the batch queue) if the client goes away."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+    if task.cancelled():
+        raise ClientDisconnected("client disconnected")
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    # Once the body is read, the next ASGI message is the disconnect, sent when the socket closes.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+class IndexRequest(BaseModel):
+    ready: bool = False
+
+
+@repository_api.post("/index")
+async def repository_index(request: Request) -> list[dict[str, str]]:
+    body = await request.body()
+    try:
+        options = IndexRequest.model_validate_json(body) if body.strip() else IndexRequest()
+    except ValidationError as exc:
+        raise InvalidInput(f"malformed index request: {exc.errors()[0]['msg']}") from None
+    return repository_of(request).index(ready_only=options.ready)
+
+
+@repository_api.post("/models/{name}/load")
+async def repository_load(request: Request, name: str) -> dict[str, Any]:
+    records = await repository_of(request).load(name)
+    failed = {str(v): r.reason for v, r in records.items() if r.state != READY}
+    if not records or len(failed) == len(records):
+        raise InvalidInput(f"failed to load '{name}': {failed or 'no versions'}")
+    return {"name": name, "versions": {str(v): r.state for v, r in records.items()}, "failed": failed}
+
+
+@repository_api.post("/models/{name}/unload")
+async def repository_unload(request: Request, name: str) -> dict[str, str]:
+    await repository_of(request).unload(name)
+    return {"name": name, "state": "UNAVAILABLE"}
