@@ -1,7 +1,7 @@
 """COCO keypoint annotations plus an image folder -> person crops letterboxed to the model input.
 
 Parsing and validation are `evaluation.coco`'s; this module only crops. Each person's bbox grows by `margin`
-around its centre and is letterboxed (`training.data.letterbox`) into `input_size`; keypoints follow the same
+around its centre and is letterboxed (`modelcard.letterbox`) into `input_size`; keypoints follow the same
 mapping and keep their flags, except that points falling outside the crop become 0. Crowd annotations
 and those without a labelled keypoint are skipped. COCO stores keypoints as integer pixel indices (detectron2
 reads them the same way), so 0.5 is added to reach the continuous convention used everywhere here, in which
@@ -21,7 +21,7 @@ from PIL import Image
 
 from evaluation.coco import read_coco_ground_truth
 from evaluation.keypoints import NUM_COCO_KEYPOINTS, VISIBILITY_UNLABELLED
-from training.data.letterbox import Letterbox, letterbox_image
+from modelcard.letterbox import Letterbox, letterbox_image
 
 COCO_INDEX_TO_CONTINUOUS: Final = 0.5  # added to COCO keypoint coordinates on reading
 

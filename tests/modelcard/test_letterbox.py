@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from training.data.letterbox import fit_letterbox, letterbox_image
+from modelcard.letterbox import fit_letterbox, letterbox_image
 
 
 def test_fit_centres_the_box_and_pads_the_spare_side() -> None:
