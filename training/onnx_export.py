@@ -9,7 +9,9 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import onnx
+import onnx_ir as ir
 import torch
+from onnx_ir.passes.common import DeduplicateHashedInitializersPass
 from torch.export import Dim
 
 from models.base import PosecastModel, TensorAxes
@@ -55,7 +57,11 @@ def export_onnx(model: PosecastModel, path: Path) -> Path:
         )
     if program is None:  # only the legacy exporter returns None
         raise ExportError("torch.onnx.export returned no program")
-    graph_model = program.model_proto
+    # Unrolled loops repeat folded constants (e.g. transposed weights) once per step; keep one copy of each.
+    # The pass runs on a copy read back from protobuf, whose tensors are contiguous (the pass hashes raw bytes).
+    serialized = ir.from_proto(program.model_proto)
+    DeduplicateHashedInitializersPass()(serialized)
+    graph_model = ir.to_proto(serialized)
     name_dynamic_axes(graph_model, spec.inputs)
     check_dynamic_axes(graph_model, spec.inputs + spec.outputs)
     onnx.save_model(graph_model, str(path))

@@ -1,0 +1,164 @@
+"""Pose tasks: one image -> keypoints (`pose`), or a frame sequence -> keypoints of its last frame (`sequence_pose`).
+
+Both train with MSE on [0, 1] image coordinates masked by visibility, plus a small MSE term that teaches the
+confidence output to predict "visible", and report PCK in pixels with the mean-pose baseline beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch.utils.data import Dataset, TensorDataset
+
+from evaluation.baselines import mean_pose
+from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON, VISIBILITY_VISIBLE
+from evaluation.pck import compute_pck
+from models import PosecastModel
+from training.config import TrainConfig
+from training.data.coco import load_coco_keypoints
+from training.data.datasets import PoseDataset
+from training.data.motion import MotionConfig, motion_frames
+from training.data.splits import split_indices
+from training.data.synthetic_pose import PoseConfig, pose_batch
+from training.tasks.base import Arrays, Predictor, Task, TaskData, predict_in_batches
+
+LETTERBOX_PAD = 114 / 255  # the grey the COCO loader and the service pad letterboxed images with
+
+
+def keypoint_loss(
+    outputs: tuple[torch.Tensor, torch.Tensor], keypoints: torch.Tensor, visibility: torch.Tensor, weight: float
+) -> torch.Tensor:
+    """Coordinate MSE over labelled points plus `weight` x MSE of confidence against "visible"."""
+    predicted, confidence = outputs
+    labelled = (visibility > 0).unsqueeze(-1).to(predicted.dtype)  # (B, K, 1)
+    coordinate_mse = ((predicted - keypoints) ** 2 * labelled).sum() / (labelled.sum() * 2).clamp(min=1)
+    confidence_mse = ((confidence - (visibility == VISIBILITY_VISIBLE).to(confidence.dtype)) ** 2).mean()
+    return coordinate_mse + weight * confidence_mse
+
+
+class _KeypointTask(Task):
+    """What `pose` and `sequence_pose` share: loss, PCK evaluation, card fields."""
+
+    def __init__(self, confidence_weight: float = 0.01) -> None:
+        self.confidence_weight = confidence_weight
+
+    def loss(self, model: PosecastModel, batch: list[torch.Tensor]) -> torch.Tensor:
+        inputs, keypoints, visibility = batch
+        if inputs.dtype == torch.uint8:  # frame sequences stay uint8 in memory until the batch is on the device
+            inputs = inputs.float().div_(255.0)
+        return keypoint_loss(model(inputs), keypoints, visibility, self.confidence_weight)
+
+    def evaluate(self, predict: Predictor, test: Arrays, extra: dict[str, Any]) -> dict[str, Any]:
+        height, width = test["inputs"].shape[-2:]
+        scale = np.array([width, height], np.float32)
+        predicted, _ = predict_in_batches(predict, self.test_inputs(test))
+        ground_truth, visibility = test["keypoints"] * scale, test["visibility"]
+        baseline = np.broadcast_to(np.asarray(extra["mean_pose"]) * scale, ground_truth.shape)
+        occluded = np.where(visibility == 1, 1, 0)  # score occluded joints on their own as well
+        return {
+            "pck": compute_pck(predicted * scale, ground_truth, visibility).to_dict(),
+            "pck_occluded": compute_pck(predicted * scale, ground_truth, occluded).to_dict(),
+            "baselines": {"mean_pose": {"pck": compute_pck(baseline, ground_truth, visibility).to_dict()}},
+            "test_samples": len(ground_truth),
+        }
+
+    def headline(self, metrics: dict[str, Any]) -> dict[str, float]:
+        row = {f"PCK@{k}": v for k, v in metrics["pck"]["pck"].items()}
+        row |= {f"mean-pose PCK@{k}": v for k, v in metrics["baselines"]["mean_pose"]["pck"]["pck"].items()}
+        row |= {f"occluded PCK@{k}": v for k, v in metrics["pck_occluded"]["pck"].items()}
+        return row
+
+    def test_inputs(self, test: Arrays) -> list[npt.NDArray[np.float32]]:
+        return [test["inputs"]]
+
+    def card_fields(self, config: TrainConfig, model: PosecastModel, extra: dict[str, Any]) -> dict[str, Any]:
+        model_config = getattr(model, "config")  # noqa: B009  (every pose model has one)
+        return {
+            "preprocessing": {
+                "input_size": tuple(model_config.input_size),
+                "resize": "letterbox",
+                "pad_value": LETTERBOX_PAD,
+                "mean": list(model_config.pixel_mean),
+                "std": list(model_config.pixel_std),
+            },
+            "keypoint_names": list(COCO_KEYPOINT_NAMES),
+            "skeleton": [list(edge) for edge in COCO_SKELETON],
+        }
+
+
+def _split_arrays(config: TrainConfig, n: int) -> tuple[Any, Any, Any]:
+    split = split_indices(n, config.data.fractions, seed=config.data.seed)
+    return split.train, split.val, split.test
+
+
+class PoseTask(_KeypointTask):
+    card_task = "pose"
+
+    def prepare(self, config: TrainConfig) -> TaskData:
+        data = config.data
+        size = tuple(config.model_args.get("input_size", (128, 128)))
+        if data.kind == "synthetic_pose":
+            batch = pose_batch(data.seed, range(data.num_samples), PoseConfig(image_size=size, **data.options))
+            images, keypoints, visibility = batch.images, batch.keypoints, batch.visibility
+        elif data.kind == "coco":
+            if not data.path or not data.images:
+                raise ValueError("data.kind = 'coco' needs data.path (annotation JSON) and data.images (folder)")
+            people = load_coco_keypoints(data.path, data.images, input_size=size)
+            images, keypoints, visibility = people.images, people.keypoints, people.visibility
+        else:
+            raise ValueError(f"pose models train on data.kind 'synthetic_pose' or 'coco', not {data.kind!r}")
+        train, val, test = _split_arrays(config, len(images))
+        normalized = keypoints / np.array([size[1], size[0]], np.float32)  # pixels -> [0, 1]
+        return TaskData(
+            train=PoseDataset(images[train], keypoints[train], visibility[train]),
+            val=PoseDataset(images[val], keypoints[val], visibility[val]),
+            test={
+                "inputs": images[test].transpose(0, 3, 1, 2).astype(np.float32) / 255.0,
+                "keypoints": normalized[test],
+                "visibility": visibility[test],
+            },
+            extra={"mean_pose": mean_pose(normalized[train], visibility[train]).tolist()},
+        )
+
+
+class SequencePoseTask(_KeypointTask):
+    card_task = "sequence_pose"
+
+    def prepare(self, config: TrainConfig) -> TaskData:
+        data = config.data
+        if data.kind != "motion_frames":
+            raise ValueError(f"sequence pose models train on data.kind 'motion_frames', not {data.kind!r}")
+        size = tuple(config.model_args.get("input_size", (128, 128)))
+        motion = MotionConfig(num_frames=data.input_length, image_size=size, **data.options)
+        sequences = [motion_frames(data.seed, i, motion) for i in range(data.num_samples)]
+        frames = np.stack([s.frames for s in sequences]).transpose(0, 1, 4, 2, 3)  # (N, T, 3, H, W) uint8
+        keypoints = np.stack([s.keypoints[-1] for s in sequences]) / np.array([size[1], size[0]], np.float32)
+        visibility = np.stack([s.visibility[-1] for s in sequences])
+        train, val, test = _split_arrays(config, len(frames))
+
+        def dataset(rows: Any) -> Dataset[Any]:
+            return TensorDataset(
+                torch.from_numpy(frames[rows]),
+                torch.from_numpy(keypoints[rows].astype(np.float32)),
+                torch.from_numpy(visibility[rows]),
+            )
+
+        return TaskData(
+            train=dataset(train),
+            val=dataset(val),
+            test={
+                "inputs": frames[test].astype(np.float32) / 255.0,
+                "keypoints": keypoints[test].astype(np.float32),
+                "visibility": visibility[test],
+            },
+            extra={"mean_pose": mean_pose(keypoints[train], visibility[train]).tolist()},
+        )
+
+    def card_fields(self, config: TrainConfig, model: PosecastModel, extra: dict[str, Any]) -> dict[str, Any]:
+        height, width = tuple(getattr(model, "config").input_size)  # noqa: B009
+        return super().card_fields(config, model, extra) | {
+            "sequence": {"min_input_length": 1, "feature_shape": [3, height, width]}
+        }
