@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request, Response
 
 from service import v2
+from service.api import install_api
 from service.errors import install_error_handlers
+from service.jobs import JobManager
 from service.logs import configure_logging
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -27,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_format, settings.log_level)
     metrics = Metrics()
     repository = ModelRepository(settings, metrics)
+    jobs = JobManager(settings.max_jobs, settings.job_ttl_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.draining = True
             if loader is not None and not loader.done():
                 loader.cancel()
+            await jobs.close()
             try:
                 await asyncio.wait_for(repository.close(), settings.grace_period_s)
             except TimeoutError:
@@ -55,15 +59,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="posecast",
         summary="Pose keypoints and sequence forecasts over ONNX Runtime.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by service.api.pages, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.repository = repository
+    app.state.jobs = jobs
     app.state.draining = False
     install_error_handlers(app)
     app.include_router(v2.server)
     app.include_router(v2.models)
     app.include_router(v2.repository_api)
+    install_api(app)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(request: Request) -> Response:

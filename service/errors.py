@@ -52,8 +52,20 @@ class ModelNotFound(ServiceError):
     outcome = "not_found"
 
 
+class JobNotFound(ServiceError):
+    status_code = 404
+    outcome = "not_found"
+
+
 class PayloadTooLarge(ServiceError):
     status_code = 413
+    outcome = "invalid"
+
+
+class UnsupportedMediaType(ServiceError):
+    """A body whose Content-Type the endpoint does not take; the message lists the ones it does."""
+
+    status_code = 415
     outcome = "invalid"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
+from PIL import Image
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -41,6 +42,28 @@ class Settings(BaseSettings):
     )
     request_timeout_s: float = Field(30.0, gt=0, description="Queue + compute budget of one request before 504.")
     max_body_bytes: int = Field(32 * MIB, ge=1, description="Largest request body accepted; larger ones get 413.")
+    max_image_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        le=Image.MAX_IMAGE_PIXELS,
+        description="Largest decoded image (width x height) the task endpoints accept; larger ones get 413. "
+        "At most Pillow's decompression-bomb limit, which also applies.",
+    )
+    max_images_per_request: int = Field(
+        32, ge=1, description="Most images (or frames) in one /v1 request; more get 413."
+    )
+    max_eval_upload_bytes: int = Field(
+        32 * MIB, ge=1, description="Largest evaluation-set upload (also bounded by POSECAST_MAX_BODY_BYTES)."
+    )
+    max_eval_unpacked_bytes: int = Field(
+        256 * MIB, ge=1, description="Most bytes an evaluation archive may unpack to (zip and tar bombs)."
+    )
+    max_eval_samples: int = Field(5000, ge=1, description="Most samples (people or sequences) in one evaluation set.")
+    eval_sync_max_samples: int = Field(
+        64, ge=0, description="Evaluation sets up to this many samples are answered at once; larger ones run as a job."
+    )
+    max_jobs: int = Field(2, ge=1, description="Evaluation jobs running at once; more get 503 + Retry-After.")
+    job_ttl_s: float = Field(3600.0, gt=0, description="How long a finished job's result stays readable.")
     admin_token: SecretStr | None = Field(
         None,
         description="Bearer token for the repository API (load/unload/index); unset: that API is refused.",

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from service import protocol
-from service.errors import ClientDisconnected, InvalidInput
-from service.repository import READY, ModelRepository
+from service.errors import InvalidInput
+from service.repository import READY
+from service.routing import repository_of, until_disconnected
 from service.security import require_admin, require_api_key
 
-T = TypeVar("T")
 EXTENSIONS = ["binary_tensor_data", "statistics", "model_repository"]
 
 server = APIRouter(prefix="/v2", tags=["v2"])
 models = APIRouter(prefix="/v2/models", tags=["v2"], dependencies=[Depends(require_api_key)])
 repository_api = APIRouter(prefix="/v2/repository", tags=["v2 repository"], dependencies=[Depends(require_admin)])
-
-
-def repository_of(request: Request) -> ModelRepository:
-    repository: ModelRepository = request.app.state.repository
-    return repository
 
 
 def _server_version() -> str:
@@ -104,29 +96,6 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
         return Response(content, media_type="application/json")
     headers = {"Inference-Header-Content-Length": str(json_length)}
     return Response(content, media_type="application/octet-stream", headers=headers)
-
-
-async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it (and so dropping it from the batch queue) if the client goes away."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-    if task.cancelled():
-        raise ClientDisconnected("client disconnected")
-    return task.result()
-
-
-async def _disconnected(request: Request) -> None:
-    # Once the body is read, the next ASGI message is the disconnect, sent when the socket closes.
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 class IndexRequest(BaseModel):

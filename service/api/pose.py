@@ -1,0 +1,145 @@
+"""`POST /v1/models/{name}/pose`: images in, keypoints in the images' own pixels (or a drawn PNG) out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from fastapi import Query, Request, Response
+
+from modelcard.letterbox import Letterbox
+from service.api.bodies import (
+    FILES,
+    JSON,
+    MULTIPART,
+    check_count,
+    errors,
+    media_type,
+    read_form,
+    request_body,
+    unsupported,
+    validated,
+)
+from service.api.common import elapsed_ms, model_router, require_task
+from service.api.schemas import EXAMPLE_PNG, Keypoint, PoseRequest, PoseResponse, PoseResult
+from service.errors import InvalidInput
+from service.model import ServedModel
+from service.routing import repository_of, settings_of, until_disconnected
+from service.tasks.draw import draw_skeleton
+from service.tasks.images import MEDIA_TYPES, encode_png
+from service.tasks.pose import Keypoints, input_size, keypoint_names, prepare_images, skeleton, to_pixels
+
+router = model_router()
+
+POSE_DOC = {
+    "summary": "Keypoints of the people in one or more images",
+    "description": "Send images as multipart files (any field name, e.g. `images`), as one raw `image/png`, "
+    "`image/jpeg` or `image/webp` body, or as base64 in JSON. Each is letterboxed to the model's input as in "
+    "training; keypoints come back in the uploaded image's pixels. `Accept: image/png` or `?render=png` "
+    "returns the single image with the skeleton drawn on it.",
+    "response_model": PoseResponse,
+    "responses": {200: {"content": {"image/png": {}}}, **errors(400, 401, 404, 413, 415, 503, 504)},
+    "openapi_extra": request_body(
+        PoseRequest, {"images": [EXAMPLE_PNG]}, multipart={"images": FILES}, raw=list(MEDIA_TYPES)
+    ),
+}
+
+
+async def read_images(request: Request, limit: int) -> list[bytes | str]:
+    """The uploads of a pose request, still encoded, in request order."""
+    kind = media_type(request)
+    blobs: list[bytes | str]
+    if kind == MULTIPART:
+        blobs = list((await read_form(request, limit)).all_files())
+    elif kind in MEDIA_TYPES:
+        blobs = [await request.body()]
+    elif kind == JSON:
+        blobs = list(validated(PoseRequest, await request.body()).images)
+    else:
+        raise unsupported(kind, [MULTIPART, *MEDIA_TYPES, JSON])
+    check_count(len(blobs), limit, "images")
+    return blobs
+
+
+async def run_pose(
+    request: Request,
+    served: ServedModel,
+    batch: npt.NDArray[np.float32],
+    mappings: Sequence[tuple[Letterbox, tuple[int, int]]],
+) -> list[Keypoints]:
+    """One batched run; keypoints of sample i mapped back through `mappings[i]` (letterbox, source (W, H))."""
+    name = served.card.inputs[0].name
+    outputs = await until_disconnected(request, served.infer({name: batch}, ["keypoints", "confidence"]))
+    size = input_size(served.card)
+    return [
+        to_pixels(points, confidence, letterbox, size, source)
+        for points, confidence, (letterbox, source) in zip(
+            outputs["keypoints"], outputs["confidence"], mappings, strict=True
+        )
+    ]
+
+
+def pose_response(served: ServedModel, results: Sequence[Keypoints], started: float) -> PoseResponse:
+    """The JSON answer; the only place keypoints become Python lists."""
+    count = len(results[0].confidence)
+    names = keypoint_names(served.card, count)
+    return PoseResponse(
+        model_name=served.name,
+        model_version=served.version,
+        task=served.card.task,
+        time_ms=elapsed_ms(started),
+        keypoint_names=names,
+        skeleton=skeleton(served.card, count),
+        results=[
+            PoseResult(
+                width=result.width,
+                height=result.height,
+                keypoints=[
+                    Keypoint(name=name, x=x, y=y, confidence=c)
+                    for name, (x, y), c in zip(names, result.points.tolist(), result.confidence.tolist(), strict=True)
+                ],
+            )
+            for result in results
+        ],
+    )
+
+
+def wants_png(request: Request, render: str | None) -> bool:
+    accepted = [part.split(";", 1)[0].strip().lower() for part in request.headers.get("accept", "").split(",")]
+    return render == "png" or "image/png" in accepted
+
+
+@router.post("/{name}/pose", **POSE_DOC)  # type: ignore[arg-type]
+@router.post("/{name}/versions/{version}/pose", **POSE_DOC)  # type: ignore[arg-type]
+async def pose(
+    request: Request,
+    name: str,
+    version: str | None = None,
+    render: Literal["png"] | None = Query(None, description="`png`: answer with the image, skeleton drawn."),
+    min_confidence: float = Query(0.0, ge=0, le=1, description="Points below it are not drawn (PNG only)."),
+) -> Response | PoseResponse:
+    started = time.perf_counter()
+    settings = settings_of(request)
+    blobs = await read_images(request, settings.max_images_per_request)
+    png = wants_png(request, render)
+    if png and len(blobs) != 1:
+        raise InvalidInput(f"a PNG answer draws one image; the request has {len(blobs)} (ask for JSON instead)")
+    async with repository_of(request).use(name, version) as served:
+        with served.track():
+            require_task(served.card, ("pose",), "pose")
+            prepared = await asyncio.to_thread(prepare_images, blobs, served.card, settings.max_image_pixels)
+            batch = np.stack([item.tensor for item in prepared])  # (N, 3, H, W): one shape for every upload
+            mappings = [(item.letterbox, item.image.size) for item in prepared]
+            results = await run_pose(request, served, batch, mappings)
+    if png:
+        edges = skeleton(served.card, len(results[0].confidence))
+        drawn = await asyncio.to_thread(
+            lambda: encode_png(draw_skeleton(prepared[0].image, results[0], edges, min_confidence))
+        )
+        headers = {"X-Model-Name": served.name, "X-Model-Version": served.version}
+        return Response(drawn, media_type="image/png", headers=headers)
+    return pose_response(served, results, started)

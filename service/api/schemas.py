@@ -1,0 +1,205 @@
+"""Wire schemas of the /v1 task endpoints, with the examples Swagger UI's "Try it out" sends."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from evaluation.pck import DEFAULT_THRESHOLDS
+
+# A 32 x 24 PNG of a stick figure: a request example that decodes, so "Try it out" works as shipped.
+EXAMPLE_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAACAAAAAYCAIAAAAUMWhjAAAAi0lEQVR42mM8cecDAy0BC0mq5W4sgzAeaUQRqYWJDNPR2NSxANNEIu1gYqAx"
+    "GDQWYMYqkfFMgg+QTSQ+FTGSmg8SfCwWbDlBvHp8FiT4WBBvEC5bae6DkZNMh4sFkBgmKXUxkZF+SLJj0AQRWvIn3hNMZGcuIu1goiTrEmPH"
+    "QMcBwZKHoCcYad1sAQB3Rkb22TLozAAAAABJRU5ErkJggg=="
+)
+NestedNumbers = list[Any]  # a rectangular nested list of numbers; its shape is checked by the endpoint
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="What was wrong and what was expected.")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    versions: list[str]
+    task: str
+    description: str
+    input_size: tuple[int, int] | None = Field(description="(H, W) images are letterboxed to.")
+    step_shape: list[int] | None = Field(description="Shape of one time step a sequence model takes.")
+    min_input_length: int | None
+    max_input_length: int | None
+    max_horizon: int | None
+    keypoint_names: list[str] | None
+    skeleton: list[tuple[int, int]] | None
+
+
+class PoseRequest(Strict):
+    images: list[str] = Field(
+        min_length=1,
+        description="Base64 images (PNG, JPEG or WebP), plain or as data: URLs; any sizes, one result each.",
+        examples=[[EXAMPLE_PNG]],
+    )
+
+
+class Keypoint(BaseModel):
+    name: str
+    x: float = Field(description="Pixels of the uploaded image, continuous: pixel column c spans [c, c + 1).")
+    y: float = Field(description="Pixels of the uploaded image, continuous: pixel row r spans [r, r + 1).")
+    confidence: float
+
+
+class PoseResult(BaseModel):
+    width: int = Field(description="Width of the uploaded image after EXIF orientation.")
+    height: int
+    keypoints: list[Keypoint]
+
+
+class PoseResponse(BaseModel):
+    model_name: str
+    model_version: str
+    task: str
+    time_ms: float = Field(description="Server time from the first byte decoded to the answer.")
+    keypoint_names: list[str]
+    skeleton: list[tuple[int, int]] = Field(description="Edges as pairs of 0-based indices into keypoints.")
+    results: list[PoseResult] = Field(description="One per image, in request order.")
+
+
+class ForecastRequest(Strict):
+    sequence: NestedNumbers | None = Field(
+        None,
+        description="(T, *step_shape): keypoints (T, K, 2), a series (T, D) or frames (T, C, H, W) in [0, 1].",
+        examples=[[[0.0, 1.0, 2.0, 3.0], [0.5, 1.5, 2.5, 3.5], [1.0, 2.0, 3.0, 4.0]]],
+    )
+    frames: list[str] | None = Field(
+        None, description="Instead of `sequence`: base64 images, one per time step (frames and sequence_pose models)."
+    )
+    horizon: int | None = Field(None, description="Steps to forecast, 1..max_horizon; default max_horizon.")
+    frames_as: Literal["array", "png"] = Field("array", description="Frame forecasts as arrays or base64 PNGs.")
+
+
+class ForecastResponse(BaseModel):
+    model_name: str
+    model_version: str
+    task: str
+    time_ms: float
+    horizon: int
+    shape: list[int] = Field(description="Shape of `forecast`: (horizon, *step_shape).")
+    forecast: NestedNumbers | None = Field(description="In the units of the input; null when frames_as is png.")
+    frames_png: list[str] | None = Field(None, description="Base64 PNGs, one per forecast frame, when asked for.")
+    keypoint_names: list[str] | None = None
+    skeleton: list[tuple[int, int]] | None = None
+
+
+class PCKRequest(Strict):
+    predictions: NestedNumbers = Field(description="(N, K, 2) pixels.", examples=[[[[10, 10], [20, 20]]]])
+    ground_truth: NestedNumbers = Field(
+        description="(N, K, 2) pixels; null allowed at unlabelled points.", examples=[[[[10, 11], [30, 20]]]]
+    )
+    visibility: NestedNumbers = Field(description="(N, K) COCO flags: 0 unlabelled, 1 occluded, 2 visible.")
+    thresholds: list[float] = Field(list(DEFAULT_THRESHOLDS), description="PCK@a for each a.")
+    normalizer: Literal["torso", "bbox", "head"] | list[float | None] = Field(
+        "torso", description="torso and head need COCO-17; or one size per sample (null: unknown)."
+    )
+    boxes: NestedNumbers | None = Field(None, description="(N, 4) [x, y, w, h] for bbox; default: keypoint extent.")
+    head_sizes: list[float | None] | None = Field(None, description="(N,) for head; default: ear to ear.")
+    joint_names: list[str] | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "predictions": [[[10, 10], [20, 20]]],
+                    "ground_truth": [[[10, 11], [30, 20]]],
+                    "visibility": [[2, 2]],
+                    "normalizer": [10.0],
+                }
+            ]
+        },
+    )
+
+
+class CocoMatching(BaseModel):
+    ground_truth_people: int
+    ignored_ground_truth: int
+    detections: int
+    matched: int
+    unmatched_ground_truth: int
+    unmatched_detections: int
+
+
+class PCKResponse(BaseModel):
+    thresholds: list[float]
+    normalizer: str
+    pck: dict[str, float | None] = Field(description="Threshold -> PCK over all labelled points.")
+    mean_over_joints: dict[str, float | None]
+    per_joint: dict[str, dict[str, float | None]]
+    points_per_joint: dict[str, int]
+    points_evaluated: int
+    samples_total: int
+    samples_used: int
+    samples_excluded: int
+    samples_without_prediction: int
+    excluded: dict[str, int] = Field(description="Why samples were excluded -> how many.")
+    excluded_indices: list[int]
+    normalizer_fallbacks: int
+    matching: CocoMatching | None = Field(None, description="COCO inputs only: how detections met people.")
+
+
+class MSERequest(Strict):
+    predictions: NestedNumbers = Field(description="(N, H, ...) forecasts.", examples=[[[[1.0, 2.0], [3.0, 4.0]]]])
+    targets: NestedNumbers = Field(description="(N, H, ...) like predictions.", examples=[[[[1.5, 2.0], [2.0, 4.0]]]])
+
+
+class ErrorCurve(BaseModel):
+    mse: list[float]
+    rmse: list[float]
+    mae: list[float]
+
+
+class MSEResponse(BaseModel):
+    mse: float
+    rmse: float
+    mae: float
+    per_step: ErrorCurve
+    per_feature: ErrorCurve
+    num_samples: int
+    horizon: int
+    num_features: int
+
+
+class EvaluationResponse(BaseModel):
+    model_name: str
+    model_version: str
+    task: str
+    time_ms: float
+    metrics: dict[str, Any] = Field(description="The CLI's layout: the model's metrics and `baselines` beside.")
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status_url: str
+    total: int = Field(description="Samples to evaluate.")
+
+
+class JobProgress(BaseModel):
+    done: int
+    total: int
+
+
+class JobView(BaseModel):
+    job_id: str
+    description: str
+    status: Literal["running", "succeeded", "failed"]
+    progress: JobProgress
+    created: float
+    finished: float | None
+    result: EvaluationResponse | None
+    error: str | None

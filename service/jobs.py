@@ -1,0 +1,116 @@
+"""In-process background jobs for long evaluations: bounded, with progress counters and results kept a while.
+
+Jobs live in this process only: behind a load balancer, poll the replica that answered the 202 (or route
+`/v1/jobs` with sticky sessions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from service.errors import JobNotFound, Overloaded, ServiceError
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["running", "succeeded", "failed"]
+MAX_FINISHED = 256  # finished jobs kept at most, oldest dropped first, even before their TTL
+
+
+@dataclass(eq=False)
+class Job:
+    """One job's state; `work` updates `done` as it goes."""
+
+    id: str
+    description: str
+    total: int
+    done: int = 0
+    status: Status = "running"
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+    task: asyncio.Task[None] | None = None
+
+    def view(self) -> dict[str, Any]:
+        """The public JSON of `GET /v1/jobs/{id}`."""
+        return {
+            "job_id": self.id,
+            "description": self.description,
+            "status": self.status,
+            "progress": {"done": self.done, "total": self.total},
+            "created": self.created,
+            "finished": self.finished,
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+class JobManager:
+    """At most `max_running` jobs run at once; finished ones stay readable for `ttl_s`."""
+
+    def __init__(self, max_running: int, ttl_s: float) -> None:
+        self._max_running = max_running
+        self._ttl_s = ttl_s
+        self._jobs: dict[str, Job] = {}
+
+    @property
+    def running(self) -> int:
+        return sum(job.status == "running" for job in self._jobs.values())
+
+    def submit(self, description: str, total: int, work: Callable[[Job], Awaitable[dict[str, Any]]]) -> Job:
+        """Start `work(job)` in the background; 503 when `max_running` jobs are already running."""
+        self._purge()
+        if self.running >= self._max_running:
+            raise Overloaded(
+                f"{self._max_running} evaluation jobs are already running (POSECAST_MAX_JOBS); retry later",
+                retry_after_s=5,
+            )
+        job = Job(id=uuid.uuid4().hex, description=description, total=total)
+        self._jobs[job.id] = job
+        job.task = asyncio.create_task(self._run(job, work), name=f"job-{job.id}")
+        return job
+
+    def get(self, job_id: str) -> Job:
+        self._purge()
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(f"unknown job '{job_id}': it never existed or its result expired")
+        return job
+
+    async def close(self) -> None:
+        """Shutdown: cancel what still runs."""
+        tasks = [job.task for job in self._jobs.values() if job.task is not None and not job.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self, job: Job, work: Callable[[Job], Awaitable[dict[str, Any]]]) -> None:
+        try:
+            job.result = await work(job)
+            job.status = "succeeded"
+        except ServiceError as exc:
+            job.status, job.error = "failed", exc.message
+        except asyncio.CancelledError:
+            job.status, job.error = "failed", "cancelled: the server is shutting down"
+            raise
+        except Exception:
+            logger.exception("evaluation job %s failed", job.id)
+            job.status, job.error = "failed", "internal server error"
+        finally:
+            job.finished = time.time()
+
+    def _purge(self) -> None:
+        now = time.time()
+        finished = sorted(
+            (job for job in self._jobs.values() if job.finished is not None), key=lambda job: job.finished or 0.0
+        )
+        expired = [job for job in finished if now - (job.finished or now) > self._ttl_s]
+        expired += finished[len(expired) : max(len(expired), len(finished) - MAX_FINISHED)]
+        for job in expired:
+            del self._jobs[job.id]

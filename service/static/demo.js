@@ -1,0 +1,168 @@
+// The demo page: pose keypoints drawn over an uploaded image, and a sequence forecast plotted.
+// Plain DOM and SVG, same-origin requests only.
+"use strict";
+
+const SVG = "http://www.w3.org/2000/svg";
+const COLOURS = ["#1e6ec8", "#d9480f", "#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#c2255c", "#5c940d"];
+const models = new Map();
+
+const $ = (id) => document.getElementById(id);
+
+function headers(extra = {}) {
+  const key = $("api-key").value.trim();
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
+function status(id, text, isError = false) {
+  const node = $(id);
+  node.textContent = text;
+  node.classList.toggle("error", isError);
+}
+
+function svgNode(tag, attributes) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  return node;
+}
+
+async function call(url, options) {
+  const response = await fetch(url, { ...options, headers: headers(options.headers || {}) });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  return body;
+}
+
+async function loadModels() {
+  try {
+    const listing = await call("/v1/models", { method: "GET" });
+    for (const info of listing) models.set(info.name, info);
+    fill($("pose-model"), listing.filter((m) => m.task === "pose"));
+    fill($("forecast-model"), listing.filter((m) => m.task === "forecast"));
+    forecastModelChanged();
+  } catch (error) {
+    status("pose-status", `Could not list models: ${error.message}`, true);
+  }
+}
+
+function fill(select, infos) {
+  select.replaceChildren(...infos.map((info) => new Option(`${info.name} (v${info.version})`, info.name)));
+}
+
+async function sendPose() {
+  const file = $("pose-file").files[0];
+  const name = $("pose-model").value;
+  if (!file || !name) return;
+  status("pose-status", "Running…");
+  const form = new FormData();
+  form.append("images", file);
+  try {
+    const body = await call(`/v1/models/${encodeURIComponent(name)}/pose`, { method: "POST", body: form });
+    drawPose(URL.createObjectURL(file), body);
+    status("pose-status", `${body.model_name} v${body.model_version}: ${body.time_ms.toFixed(1)} ms`);
+  } catch (error) {
+    status("pose-status", error.message, true);
+  }
+}
+
+function drawPose(imageUrl, body) {
+  const result = body.results[0];
+  const view = $("pose-view");
+  view.setAttribute("viewBox", `0 0 ${result.width} ${result.height}`);
+  const points = result.keypoints;
+  const radius = Math.max(result.width, result.height) / 150 + 1;
+  view.replaceChildren(
+    svgNode("image", { href: imageUrl, x: 0, y: 0, width: result.width, height: result.height }),
+    ...body.skeleton.map(([a, b]) =>
+      svgNode("line", { class: "bone", x1: points[a].x, y1: points[a].y, x2: points[b].x, y2: points[b].y }),
+    ),
+    ...points.map((p) => svgNode("circle", { class: "joint", cx: p.x, cy: p.y, r: radius })),
+  );
+  $("pose-table").tBodies[0].replaceChildren(
+    ...points.map((p) => {
+      const row = document.createElement("tr");
+      for (const text of [p.name, p.x.toFixed(1), p.y.toFixed(1), p.confidence.toFixed(3)]) {
+        row.insertCell().textContent = text;
+      }
+      return row;
+    }),
+  );
+}
+
+function forecastModelChanged() {
+  const info = models.get($("forecast-model").value);
+  if (!info) return;
+  $("horizon").max = info.max_horizon;
+  $("horizon").value = info.max_horizon;
+  exampleSequence();
+}
+
+function exampleSequence() {
+  const info = models.get($("forecast-model").value);
+  if (!info) return;
+  const steps = Math.min(Math.max(info.min_input_length, 12), info.max_input_length || 12);
+  const size = info.step_shape.reduce((a, b) => a * b, 1);
+  const sequence = Array.from({ length: steps }, (_, t) => {
+    const flat = Array.from({ length: size }, (_, j) => +(Math.sin(0.4 * t + j) + j * 0.1).toFixed(3));
+    return reshape(flat, info.step_shape);
+  });
+  $("sequence").value = JSON.stringify(sequence);
+}
+
+function reshape(flat, shape) {
+  if (shape.length <= 1) return flat;
+  const inner = shape.slice(1).reduce((a, b) => a * b, 1);
+  return Array.from({ length: shape[0] }, (_, i) => reshape(flat.slice(i * inner, (i + 1) * inner), shape.slice(1)));
+}
+
+async function sendForecast() {
+  const name = $("forecast-model").value;
+  let sequence;
+  try {
+    sequence = JSON.parse($("sequence").value);
+  } catch (error) {
+    status("forecast-status", `The sequence is not JSON: ${error.message}`, true);
+    return;
+  }
+  status("forecast-status", "Running…");
+  try {
+    const body = await call(`/v1/models/${encodeURIComponent(name)}/forecast`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sequence, horizon: Number($("horizon").value) }),
+    });
+    plot(sequence.map((step) => [step].flat(Infinity)), body.forecast.map((step) => [step].flat(Infinity)));
+    status("forecast-status", `${body.model_name} v${body.model_version}: ${body.horizon} steps, ${body.time_ms.toFixed(1)} ms`);
+  } catch (error) {
+    status("forecast-status", error.message, true);
+  }
+}
+
+function plot(history, future) {
+  const all = history.concat(future);
+  const values = all.flat();
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  const [width, height, pad] = [640, 240, 20];
+  const x = (t) => pad + (t * (width - 2 * pad)) / Math.max(all.length - 1, 1);
+  const y = (v) => height - pad - ((v - low) * (height - 2 * pad)) / (high - low || 1);
+  const line = (rows, start, feature) => rows.map((row, i) => `${x(start + i)},${y(row[feature])}`).join(" ");
+  const features = Math.min(history[0].length, COLOURS.length);
+  const shapes = [svgNode("line", { class: "axis", x1: x(history.length - 1), y1: pad, x2: x(history.length - 1), y2: height - pad })];
+  for (let f = 0; f < features; f += 1) {
+    const stroke = COLOURS[f];
+    shapes.push(svgNode("polyline", { class: "history", stroke, points: line(history, 0, f) }));
+    const joined = [history[history.length - 1]].concat(future);
+    shapes.push(svgNode("polyline", { class: "future", stroke, points: line(joined, history.length - 1, f) }));
+  }
+  $("forecast-plot").replaceChildren(...shapes);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("pose-file").addEventListener("change", sendPose);
+  $("pose-model").addEventListener("change", sendPose);
+  $("forecast-model").addEventListener("change", forecastModelChanged);
+  $("example").addEventListener("click", exampleSequence);
+  $("send").addEventListener("click", sendForecast);
+  $("api-key").addEventListener("change", loadModels);
+  loadModels();
+});

@@ -1,0 +1,170 @@
+"""Labelled sets clients upload to `/v1/models/{name}/evaluate`, read within bounds.
+
+Pose: a zip or tar holding one COCO keypoints JSON and the images it names (matched by base name). Each person
+is cropped exactly as the training COCO loader crops (box grown by 25 %, letterboxed, keypoints + 0.5 to the
+continuous convention, points outside the crop unlabelled), so PCK here equals the CLI's on the same people.
+Sequences: an .npz with `sequences` (N, T, *step) and `targets` (N, H, *step).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from evaluation.coco import CocoGroundTruth, read_coco_ground_truth
+from evaluation.keypoints import VISIBILITY_UNLABELLED
+from modelcard.letterbox import letterbox_image
+from service.errors import InvalidInput, PayloadTooLarge
+from service.tasks.arrays import load_npz, require_finite, require_shape
+from service.tasks.images import decode_image, pad_fill
+
+COCO_INDEX_TO_CONTINUOUS = 0.5  # as training.data.coco: COCO stores integer pixel indices
+CROP_MARGIN = 0.25  # as training.data.coco.load_coco_keypoints' default
+
+
+@dataclass(frozen=True)
+class SetLimits:
+    max_unpacked_bytes: int
+    max_samples: int
+    max_pixels: int
+
+
+@dataclass(frozen=True, eq=False)
+class PoseSet:
+    """COCO people to crop; images stay encoded until a batch needs them."""
+
+    truth: CocoGroundTruth
+    rows: npt.NDArray[np.int64]  # annotation rows that are scored, in file order
+    images: dict[int, bytes]  # image id -> encoded file
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+
+@dataclass(frozen=True, eq=False)
+class SequenceSet:
+    sequences: npt.NDArray[np.float64]  # (N, T, *step)
+    targets: npt.NDArray[np.float64]  # (N, H, *step)
+
+    @property
+    def count(self) -> int:
+        return len(self.sequences)
+
+
+@dataclass(frozen=True, eq=False)
+class Crops:
+    """One batch of person crops: model inputs and ground truth in crop pixels."""
+
+    inputs: npt.NDArray[np.float32]  # (n, 3, H, W)
+    keypoints: npt.NDArray[np.float64]  # (n, K, 2)
+    visibility: npt.NDArray[np.int64]  # (n, K) COCO flags, 0 where the point left the crop
+
+
+def read_sequence_set(data: bytes, limits: SetLimits) -> SequenceSet:
+    arrays = load_npz(data, "dataset")
+    missing = {"sequences", "targets"} - arrays.keys()
+    if missing:
+        raise InvalidInput(f"the .npz needs arrays 'sequences' and 'targets'; it lacks {sorted(missing)}")
+    sequences, targets = arrays["sequences"], arrays["targets"]
+    if sequences.ndim < 3 or len(sequences) == 0:
+        raise InvalidInput(f"'sequences' must have shape (N, T, ...) with N >= 1, got {list(sequences.shape)}")
+    require_shape(targets, (len(sequences), None, *sequences.shape[2:]), "'targets'", "(N, H, ...) like 'sequences'")
+    _check_count(len(sequences), limits)
+    require_finite(sequences, "'sequences'")
+    require_finite(targets, "'targets'")
+    return SequenceSet(sequences, targets)
+
+
+def read_pose_set(data: bytes, limits: SetLimits) -> PoseSet:
+    files = _unpack(data, limits)
+    documents = [name for name in files if name.lower().endswith(".json")]
+    if len(documents) != 1:
+        raise InvalidInput(f"the archive must hold exactly one COCO keypoints .json file, found {documents}")
+    try:
+        annotations = json.loads(files[documents[0]])
+        truth = read_coco_ground_truth(annotations)
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise InvalidInput(f"{documents[0]}: {exc}") from None
+    keep = ~truth.iscrowd & (truth.visibility > 0).any(axis=1) & (truth.boxes[:, 2:] > 0).all(axis=1)
+    rows = np.flatnonzero(keep)
+    if rows.size == 0:
+        raise InvalidInput(f"{documents[0]} has no person with a labelled keypoint and a box to score")
+    _check_count(rows.size, limits)
+    by_name = {PurePosixPath(name).name: content for name, content in files.items()}
+    needed = set(truth.annotation_image_ids[rows].tolist())
+    images: dict[int, bytes] = {}
+    for record in annotations["images"]:
+        if record["id"] in needed:
+            file_name = record.get("file_name")
+            if not isinstance(file_name, str) or PurePosixPath(file_name).name not in by_name:
+                raise InvalidInput(f"image {record['id']} ({file_name!r}) is not in the archive")
+            images[record["id"]] = by_name[PurePosixPath(file_name).name]
+    return PoseSet(truth, rows, images)
+
+
+def crop_people(
+    dataset: PoseSet, rows: Sequence[int], size: tuple[int, int], pad_value: float, max_pixels: int
+) -> Crops:
+    """Blocking: decode the images of `rows` (positions in `dataset.rows`) and crop each person."""
+    truth, height, width = dataset.truth, size[0], size[1]
+    inputs, points, flags = [], [], []
+    decoded: dict[int, Image.Image] = {}  # the last image only: a person's rows usually follow each other
+    for position in rows:
+        row = int(dataset.rows[position])
+        image_id = int(truth.annotation_image_ids[row])
+        if image_id not in decoded:
+            decoded = {image_id: decode_image(dataset.images[image_id], max_pixels, f"image {image_id}", upright=False)}
+        x, y, w, h = (float(v) for v in truth.boxes[row])
+        box = (x - w * CROP_MARGIN / 2, y - h * CROP_MARGIN / 2, w * (1 + CROP_MARGIN), h * (1 + CROP_MARGIN))
+        crop, mapping = letterbox_image(decoded[image_id], size, box, fill=pad_fill(pad_value))
+        mapped = mapping.to_output(truth.keypoints[row] + COCO_INDEX_TO_CONTINUOUS)  # (K, 2) crop pixels
+        inside = (mapped[:, 0] >= 0) & (mapped[:, 0] < width) & (mapped[:, 1] >= 0) & (mapped[:, 1] < height)
+        inputs.append(crop.astype(np.float32).transpose(2, 0, 1) / 255.0)
+        points.append(mapped)
+        flags.append(np.where(inside, truth.visibility[row], VISIBILITY_UNLABELLED))
+    return Crops(np.stack(inputs), np.stack(points), np.stack(flags).astype(np.int64))
+
+
+def _check_count(count: int, limits: SetLimits) -> None:
+    if count > limits.max_samples:
+        raise PayloadTooLarge(
+            f"the set has {count} samples; the limit is {limits.max_samples} (POSECAST_MAX_EVAL_SAMPLES)"
+        )
+
+
+def _unpack(data: bytes, limits: SetLimits) -> dict[str, bytes]:
+    """Regular files of a zip or (optionally compressed) tar, refusing archives that unpack too large."""
+    too_large = PayloadTooLarge(
+        f"the archive unpacks to more than {limits.max_unpacked_bytes} bytes (POSECAST_MAX_EVAL_UNPACKED_BYTES)"
+    )
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [info for info in archive.infolist() if not info.is_dir()]
+            if sum(info.file_size for info in members) > limits.max_unpacked_bytes:
+                raise too_large
+            # zipfile stops each member at its header's file_size, so the sum above bounds what is read.
+            return {info.filename: archive.read(info) for info in members}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            entries = [entry for entry in archive.getmembers() if entry.isfile()]
+            if sum(entry.size for entry in entries) > limits.max_unpacked_bytes:
+                raise too_large
+            return {entry.name: _read_member(archive, entry) for entry in entries}
+    except tarfile.TarError:
+        raise InvalidInput("the dataset must be a zip or tar archive (COCO JSON + images) or an .npz") from None
+
+
+def _read_member(archive: tarfile.TarFile, entry: tarfile.TarInfo) -> bytes:
+    handle = archive.extractfile(entry)
+    assert handle is not None  # regular files always have data
+    return handle.read()

@@ -1,0 +1,91 @@
+"""Image bytes in and out: bounded decoding with EXIF orientation, letterboxing to a model input, PNG encoding.
+
+Blocking (Pillow) work: callers run these functions off the event loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from modelcard.letterbox import Letterbox, letterbox_image
+from service.errors import InvalidInput, PayloadTooLarge
+
+FORMATS = ("PNG", "JPEG", "WEBP")
+MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
+_EXPECTED = "a PNG, JPEG or WebP image"
+_GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601-2 luma, as Pillow's "L" conversion
+
+
+def decode_image(upload: bytes | str, max_pixels: int, label: str = "image", upright: bool = True) -> Image.Image:
+    """Bytes (or base64 text) -> an RGB image, turned by its EXIF orientation when `upright`.
+
+    400 unless PNG/JPEG/WebP, 413 when it has too many pixels. Evaluation decodes with `upright=False`, as the
+    training COCO loader does, so its numbers match the CLI's.
+    """
+    data = decode_base64(upload, label) if isinstance(upload, str) else upload
+    if not data:
+        raise InvalidInput(f"{label} is empty; expected {_EXPECTED}")
+    try:
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise PayloadTooLarge(f"{label}: {exc}") from None
+    except (UnidentifiedImageError, OSError):
+        raise InvalidInput(f"{label} is not {_EXPECTED}: its bytes start with {data[:8]!r}") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise PayloadTooLarge(
+            f"{label} is {width}x{height} = {width * height} pixels; the limit is {max_pixels} "
+            "(POSECAST_MAX_IMAGE_PIXELS)"
+        )
+    try:
+        image.load()
+        turned = ImageOps.exif_transpose(image) if upright else image
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidInput(f"{label} could not be decoded ({exc}); expected {_EXPECTED}") from None
+    return turned.convert("RGB")
+
+
+def decode_base64(text: str, label: str) -> bytes:
+    """Plain base64 or a `data:image/...;base64,` URL -> bytes."""
+    payload = text.split(",", 1)[1] if text.startswith("data:") and "," in text else text
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{label} is not valid base64 (or a data: URL) of {_EXPECTED}") from None
+
+
+def to_model_input(
+    image: Image.Image, size: tuple[int, int], pad_value: float, channels: int = 3
+) -> tuple[npt.NDArray[np.float32], Letterbox]:
+    """Letterbox to `size` (H, W) as training did -> (C, H, W) float32 in [0, 1], and the mapping back."""
+    pixels, geometry = letterbox_image(image, size, fill=pad_fill(pad_value))
+    array = pixels.astype(np.float32) / 255.0  # (H, W, 3)
+    if channels == 1:
+        array = (array @ _GREY_WEIGHTS)[..., None]  # (H, W, 1)
+    elif channels != 3:
+        raise InvalidInput(f"images can feed models with 1 or 3 channels; this one takes {channels}")
+    return np.ascontiguousarray(array.transpose(2, 0, 1)), geometry
+
+
+def pad_fill(pad_value: float) -> tuple[int, int, int]:
+    """The card's pad value in [0, 1] as the RGB fill Pillow letterboxes with."""
+    grey = round(pad_value * 255)
+    return grey, grey, grey
+
+
+def encode_png(array: npt.NDArray[np.floating] | Image.Image) -> bytes:
+    """A (C, H, W) array in [0, 1] (C = 1 or 3) or an image -> PNG bytes."""
+    if isinstance(array, Image.Image):
+        image = array
+    else:
+        pixels = np.clip(np.nan_to_num(array) * 255.0 + 0.5, 0, 255).astype(np.uint8)  # (C, H, W)
+        image = Image.fromarray(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
