@@ -36,5 +36,15 @@ typecheck: $(VENV)/.dev
 pytest: $(VENV)/.dev
 	$(VENV)/bin/pytest
 
+# The demo repository, rebuilt from configs/ on CPU. pose_cnn comes first: the sequence model starts from it.
+DEMO_MODELS := pose_cnn sequence_pose_convlstm motion_transformer digits_convlstm
+models: $(VENV)/.dev
+	rm -rf model_repository.new
+	for name in $(DEMO_MODELS); do \
+		$(PY) -m training fit --config configs/$$name.toml --export model_repository.new || exit 1; \
+	done
+	rm -rf model_repository && mv model_repository.new model_repository
+	$(PY) -m training evaluate --model model_repository/*/1
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
