@@ -92,6 +92,7 @@ COPY --from=build-train /opt/venv /opt/venv
 # stage as the host user so that files written into the bind-mounted repository belong to them, hence the
 # world-writable scratch directories and a HOME and cache location that any UID can use.
 WORKDIR /workspace
+COPY configs/ configs/
 RUN mkdir -p /workspace/runs /workspace/checkpoints \
     && chmod 1777 /workspace /workspace/runs /workspace/checkpoints
 ENV PATH=/opt/venv/bin:$PATH \

@@ -178,7 +178,7 @@ def test_servers(compose) -> None:
 def test_train_writes_into_the_repository(compose) -> None:
     train = compose["services"]["train"]
     mounts = {v["target"]: v for v in train["volumes"]}
-    repository = train["command"][train["command"].index("--repository") + 1]
+    repository = train["command"][train["command"].index("--export") + 1]
     assert repository in mounts
     assert not mounts[repository].get("read_only", False)
     assert _bind_source(mounts[repository]["source"]) == ROOT / "model_repository"
