@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from service.api.bodies import errors
 from service.api.common import model_router
 from service.api.schemas import ModelInfo
 from service.errors import InvalidInput
@@ -42,7 +43,12 @@ def describe(served: ServedModel, versions: list[str]) -> ModelInfo:
     )
 
 
-@router.get("", summary="Served models and what their task endpoints take", response_model=list[ModelInfo])
+@router.get(
+    "",
+    summary="Served models and what their task endpoints take",
+    response_model=list[ModelInfo],
+    responses=errors(401),
+)
 async def list_models(request: Request) -> list[ModelInfo]:
     repository = repository_of(request)
     listing = []

@@ -126,6 +126,7 @@ def add_version(
     task: str = "pose",
     sha256: str | None = None,
     sequence: SequenceLimits | None = None,
+    **card_fields: Any,
 ) -> Path:
     """Write `<root>/<name>/<version>/` with model.onnx and a card (sha256 computed unless given)."""
     folder = root / name / str(version)
@@ -144,6 +145,7 @@ def add_version(
         outputs=io[1],
         sequence=sequence,
         sha256=sha256 or file_sha256(model),
+        **card_fields,
     )
     card.write(folder / "model.json")
     return folder
@@ -272,3 +274,40 @@ def restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def task_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One small real ONNX model per task (see tests/service/taskmodels.py)."""
+    from tests.service.taskmodels import export_models
+
+    return export_models(tmp_path_factory.mktemp("task-onnx"))
+
+
+@pytest.fixture(scope="session")
+def task_repository(tmp_path_factory: pytest.TempPathFactory, task_files: dict[str, Path]) -> Path:
+    from tests.service.taskmodels import write_repository
+
+    return write_repository(tmp_path_factory.mktemp("task-repository"), task_files)
+
+
+TASK_SETTINGS = {
+    "max_image_pixels": "250000",
+    "max_images_per_request": "4",
+    "eval_sync_max_samples": "4",
+    "max_eval_samples": "40",
+    "max_jobs": "1",
+    "max_batch_size": "8",
+    "max_queue_delay_ms": "5",
+}
+
+
+@pytest.fixture(scope="session")
+def task_server(task_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of the task models, without API keys, with small /v1 limits (TASK_SETTINGS)."""
+    running = start_server(task_repository, tmp_path_factory.mktemp("logs") / "tasks.log", **TASK_SETTINGS)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()

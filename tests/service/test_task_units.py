@@ -1,0 +1,104 @@
+"""`service.tasks` and `service.jobs` on their own: decoding bounds, geometry, archive bounds, job bookkeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from modelcard import ModelCard, Preprocessing, TensorSpec
+from modelcard.letterbox import fit_letterbox
+from service.errors import InvalidInput, JobNotFound, Overloaded, PayloadTooLarge
+from service.jobs import Job, JobManager
+from service.tasks.evalsets import SetLimits, read_pose_set
+from service.tasks.images import decode_image
+from service.tasks.pose import input_size, to_pixels
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (1, 2, 3)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_decoding_refuses_other_formats_and_too_many_pixels() -> None:
+    assert decode_image(png(20, 10), max_pixels=200).size == (20, 10)
+    with pytest.raises(PayloadTooLarge, match="20x10 = 200 pixels; the limit is 199"):
+        decode_image(png(20, 10), max_pixels=199)
+    gif = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(gif, format="GIF")
+    with pytest.raises(InvalidInput, match="not a PNG, JPEG or WebP"):
+        decode_image(gif.getvalue(), max_pixels=100)
+    with pytest.raises(InvalidInput, match="is empty"):
+        decode_image(b"", max_pixels=100)
+
+
+def test_keypoints_map_back_exactly_through_the_letterbox() -> None:
+    """A point at the centre of source pixel (c, r) comes back there, on both the padded and the filled axis."""
+    card = ModelCard(
+        name="p",
+        version=1,
+        task="pose",
+        architecture="x",
+        sha256="0",
+        inputs=[TensorSpec(name="image", datatype="FP32", shape=[-1, 3, 48, 64])],
+        outputs=[],
+        preprocessing=Preprocessing(input_size=(48, 64), resize="letterbox"),
+    )
+    size = input_size(card)
+    geometry = fit_letterbox((0, 0, 200, 50), size)
+    source = np.array([[0.5, 0.5], [199.5, 49.5], [100.25, 10.0]])
+    normalized = geometry.to_output(source) / [size[1], size[0]]  # what a perfect model would output
+    result = to_pixels(normalized, np.ones(3), geometry, size, (200, 50))
+    np.testing.assert_allclose(result.points, source, atol=1e-9)
+    assert (result.width, result.height) == (200, 50)
+
+
+def test_archives_that_unpack_too_large_are_refused_before_reading() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.bin", b"\0" * 2_000_000)  # a few KB compressed
+    limits = SetLimits(max_unpacked_bytes=1_000_000, max_samples=10, max_pixels=100)
+    assert len(buffer.getvalue()) < 10_000
+    with pytest.raises(PayloadTooLarge, match="POSECAST_MAX_EVAL_UNPACKED_BYTES"):
+        read_pose_set(buffer.getvalue(), limits)
+
+
+def test_jobs_are_bounded_report_progress_and_expire() -> None:
+    async def scenario() -> None:
+        jobs = JobManager(max_running=1, ttl_s=0.2)
+        release = asyncio.Event()
+
+        async def work(job: Job) -> dict[str, Any]:
+            job.done = 1
+            await release.wait()
+            job.done = 2
+            return {"answer": 42}
+
+        job = jobs.submit("first", 2, work)
+        await asyncio.sleep(0)
+        assert jobs.get(job.id).view()["progress"] == {"done": 1, "total": 2}
+        with pytest.raises(Overloaded, match="POSECAST_MAX_JOBS"):
+            jobs.submit("second", 1, work)
+        release.set()
+        await asyncio.sleep(0.01)
+        view = jobs.get(job.id).view()
+        assert (view["status"], view["result"], view["progress"]["done"]) == ("succeeded", {"answer": 42}, 2)
+
+        async def broken(job: Job) -> dict[str, Any]:
+            raise InvalidInput("sequences[3] is wrong")
+
+        failed = jobs.submit("third", 1, broken)
+        await asyncio.sleep(0.01)
+        assert (jobs.get(failed.id).status, jobs.get(failed.id).error) == ("failed", "sequences[3] is wrong")
+        await asyncio.sleep(0.25)
+        with pytest.raises(JobNotFound):
+            jobs.get(job.id)
+        await jobs.close()
+
+    asyncio.run(scenario())
