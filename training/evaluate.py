@@ -18,8 +18,7 @@ def evaluate_checkpoint(path: Path) -> tuple[str, dict[str, Any], dict[str, floa
     state = Checkpoint.load(path)
     model = state.build_model()
     task = task_for(model.io_spec().task)
-    data = task.prepare(state.train_config)
-    metrics = task.evaluate(torch_predictor(model), data.test, data.extra)
+    metrics = task.evaluate(torch_predictor(model), task.test_split(state.train_config), state.extra)
     return task.card_task, metrics, task.headline(metrics)
 
 
@@ -33,6 +32,6 @@ def evaluate_version(version_dir: Path) -> tuple[ModelCard, dict[str, Any], dict
     if (digest := file_sha256(onnx_path)) != card.sha256:
         raise ValueError(f"{onnx_path} has sha256 {digest}, but its card says {card.sha256}")
     task = task_for(card.task)
-    data = task.prepare(TrainConfig.from_dict(card.training["config"]))  # deterministic from the data seed
-    metrics = task.evaluate(onnx_predictor(onnx_path), data.test, data.extra)
+    test = task.test_split(TrainConfig.from_dict(card.training["config"]))  # deterministic from the data seed
+    metrics = task.evaluate(onnx_predictor(onnx_path), test, card.training["extra"])
     return card, metrics, task.headline(metrics)

@@ -72,8 +72,8 @@ def export_to_repository(
     target = model_dir / str(version)
     if target.exists():
         raise FileExistsError(f"{target} exists; versions are immutable, pick another --version")
-    data = task.prepare(config)  # regenerated deterministically from the config's data seed
-    inputs = task.test_inputs(data.test)
+    test = task.test_split(config)  # regenerated deterministically from the config's data seed
+    inputs = task.test_inputs(test)
     model_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=model_dir, prefix=".export-"))  # hidden: the server skips dot-dirs
     try:
@@ -82,7 +82,7 @@ def export_to_repository(
         parity = measure_parity(torch_predictor(model), served, [x[:PARITY_SAMPLES] for x in inputs])
         if parity > PARITY_TOLERANCE:
             raise ExportError(f"onnxruntime differs from torch by {parity:.3g} > {PARITY_TOLERANCE}; not exported")
-        metrics = task.evaluate(served, data.test, data.extra)  # what the server will actually compute
+        metrics = task.evaluate(served, test, state.extra)  # what the server will actually compute
         card = ModelCard(
             name=name,
             version=version,
@@ -101,10 +101,11 @@ def export_to_repository(
                 "best_epoch": state.epoch,
                 "best_val_loss": state.best_val_loss,
                 "epochs_run": len(state.history),
+                "extra": state.extra,  # what evaluation needs from the train split, e.g. the mean pose
             },
             environment=environment(),
             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            **task.card_fields(config, model, data.extra),
+            **task.card_fields(config, model, state.extra),
         )
         card.write(scratch / CARD_FILENAME)
         scratch.rename(target)  # atomic: the server never sees a half-written version

@@ -41,6 +41,10 @@ class Task(ABC):
         """Build or read the data, split it and fit statistics on the train part."""
 
     @abstractmethod
+    def test_split(self, config: TrainConfig) -> Arrays:
+        """Only the test part, as `prepare` would split it (generated data draws just those samples)."""
+
+    @abstractmethod
     def loss(self, model: PosecastModel, batch: list[torch.Tensor]) -> torch.Tensor:
         """Mean squared error of one mini-batch (as the task defines its targets)."""
 

@@ -6,6 +6,7 @@ confidence output to predict "visible", and report PCK in pixels with the mean-p
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 import numpy as np
@@ -19,13 +20,20 @@ from evaluation.pck import compute_pck
 from models import PosecastModel
 from training.config import TrainConfig
 from training.data.coco import load_coco_keypoints
-from training.data.datasets import PoseDataset
 from training.data.motion import MotionConfig, motion_frames
 from training.data.splits import split_indices
 from training.data.synthetic_pose import PoseConfig, pose_batch
 from training.tasks.base import Arrays, Predictor, Task, TaskData, predict_in_batches
 
 LETTERBOX_PAD = 114 / 255  # the grey the COCO loader and the service pad letterboxed images with
+
+PartArrays = tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.uint8]]
+Parts = dict[str, PartArrays]
+
+
+def _nchw(images: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """(N, H, W, 3) -> (N, 3, H, W), contiguous, still uint8 (4x less memory than float until a batch is used)."""
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
 
 
 def keypoint_loss(
@@ -47,8 +55,7 @@ class _KeypointTask(Task):
 
     def loss(self, model: PosecastModel, batch: list[torch.Tensor]) -> torch.Tensor:
         inputs, keypoints, visibility = batch
-        if inputs.dtype == torch.uint8:  # frame sequences stay uint8 in memory until the batch is on the device
-            inputs = inputs.float().div_(255.0)
+        inputs = inputs.float().div_(255.0)  # pixels are kept as uint8 until a batch is on the device
         return keypoint_loss(model(inputs), keypoints, visibility, self.confidence_weight)
 
     def evaluate(self, predict: Predictor, test: Arrays, extra: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +81,32 @@ class _KeypointTask(Task):
     def test_inputs(self, test: Arrays) -> list[npt.NDArray[np.float32]]:
         return [test["inputs"]]
 
+    @abstractmethod
+    def _parts(self, config: TrainConfig, parts: tuple[str, ...]) -> Parts:
+        """(pixels uint8 channels-first, keypoints in [0, 1], visibility) for each requested split part."""
+
+    def prepare(self, config: TrainConfig) -> TaskData:
+        parts = self._parts(config, ("train", "val", "test"))
+        _, train_keypoints, train_visibility = parts["train"]
+
+        def dataset(part: str) -> Dataset[Any]:
+            return TensorDataset(*(torch.from_numpy(array) for array in parts[part]))  # pixels stay uint8
+
+        return TaskData(
+            train=dataset("train"),
+            val=dataset("val"),
+            test=self._test_arrays(parts["test"]),
+            extra={"mean_pose": mean_pose(train_keypoints, train_visibility).tolist()},
+        )
+
+    def test_split(self, config: TrainConfig) -> Arrays:
+        return self._test_arrays(self._parts(config, ("test",))["test"])
+
+    @staticmethod
+    def _test_arrays(part: PartArrays) -> Arrays:
+        pixels, keypoints, visibility = part
+        return {"inputs": pixels.astype(np.float32) / 255.0, "keypoints": keypoints, "visibility": visibility}
+
     def card_fields(self, config: TrainConfig, model: PosecastModel, extra: dict[str, Any]) -> dict[str, Any]:
         model_config = getattr(model, "config")  # noqa: B009  (every pose model has one)
         return {
@@ -89,73 +122,54 @@ class _KeypointTask(Task):
         }
 
 
-def _split_arrays(config: TrainConfig, n: int) -> tuple[Any, Any, Any]:
-    split = split_indices(n, config.data.fractions, seed=config.data.seed)
-    return split.train, split.val, split.test
-
-
 class PoseTask(_KeypointTask):
     card_task = "pose"
 
-    def prepare(self, config: TrainConfig) -> TaskData:
+    def _parts(self, config: TrainConfig, parts: tuple[str, ...]) -> Parts:
+        """(images (N, H, W, 3) uint8, keypoints in [0, 1], visibility) for each requested split part.
+
+        Generated people are drawn only for the requested indices: sample i depends on (seed, i) alone.
+        """
         data = config.data
         size = tuple(config.model_args.get("input_size", (128, 128)))
+        scale = np.array([1 / size[1], 1 / size[0]], np.float32)  # pixels -> [0, 1]
         if data.kind == "synthetic_pose":
-            batch = pose_batch(data.seed, range(data.num_samples), PoseConfig(image_size=size, **data.options))
-            images, keypoints, visibility = batch.images, batch.keypoints, batch.visibility
-        elif data.kind == "coco":
+            split = split_indices(data.num_samples, data.fractions, seed=data.seed)
+            generator = PoseConfig(image_size=size, **data.options)
+            batches = {part: pose_batch(data.seed, getattr(split, part), generator) for part in parts}
+            return {part: (_nchw(b.images), b.keypoints * scale, b.visibility) for part, b in batches.items()}
+        if data.kind == "coco":
             if not data.path or not data.images:
                 raise ValueError("data.kind = 'coco' needs data.path (annotation JSON) and data.images (folder)")
             people = load_coco_keypoints(data.path, data.images, input_size=size)
-            images, keypoints, visibility = people.images, people.keypoints, people.visibility
-        else:
-            raise ValueError(f"pose models train on data.kind 'synthetic_pose' or 'coco', not {data.kind!r}")
-        train, val, test = _split_arrays(config, len(images))
-        normalized = keypoints / np.array([size[1], size[0]], np.float32)  # pixels -> [0, 1]
-        return TaskData(
-            train=PoseDataset(images[train], keypoints[train], visibility[train]),
-            val=PoseDataset(images[val], keypoints[val], visibility[val]),
-            test={
-                "inputs": images[test].transpose(0, 3, 1, 2).astype(np.float32) / 255.0,
-                "keypoints": normalized[test],
-                "visibility": visibility[test],
-            },
-            extra={"mean_pose": mean_pose(normalized[train], visibility[train]).tolist()},
-        )
+            split = split_indices(len(people.images), data.fractions, seed=data.seed)
+            rows = {part: getattr(split, part) for part in parts}
+            return {
+                part: (_nchw(people.images[r]), people.keypoints[r] * scale, people.visibility[r])
+                for part, r in rows.items()
+            }
+        raise ValueError(f"pose models train on data.kind 'synthetic_pose' or 'coco', not {data.kind!r}")
 
 
 class SequencePoseTask(_KeypointTask):
     card_task = "sequence_pose"
 
-    def prepare(self, config: TrainConfig) -> TaskData:
+    def _parts(self, config: TrainConfig, parts: tuple[str, ...]) -> Parts:
+        """(frames (N, T, 3, H, W) uint8, last-frame keypoints in [0, 1], last-frame visibility) per part."""
         data = config.data
         if data.kind != "motion_frames":
             raise ValueError(f"sequence pose models train on data.kind 'motion_frames', not {data.kind!r}")
         size = tuple(config.model_args.get("input_size", (128, 128)))
+        scale = np.array([1 / size[1], 1 / size[0]], np.float32)
         motion = MotionConfig(num_frames=data.input_length, image_size=size, **data.options)
-        sequences = [motion_frames(data.seed, i, motion) for i in range(data.num_samples)]
-        frames = np.stack([s.frames for s in sequences]).transpose(0, 1, 4, 2, 3)  # (N, T, 3, H, W) uint8
-        keypoints = np.stack([s.keypoints[-1] for s in sequences]) / np.array([size[1], size[0]], np.float32)
-        visibility = np.stack([s.visibility[-1] for s in sequences])
-        train, val, test = _split_arrays(config, len(frames))
-
-        def dataset(rows: Any) -> Dataset[Any]:
-            return TensorDataset(
-                torch.from_numpy(frames[rows]),
-                torch.from_numpy(keypoints[rows].astype(np.float32)),
-                torch.from_numpy(visibility[rows]),
-            )
-
-        return TaskData(
-            train=dataset(train),
-            val=dataset(val),
-            test={
-                "inputs": frames[test].astype(np.float32) / 255.0,
-                "keypoints": keypoints[test].astype(np.float32),
-                "visibility": visibility[test],
-            },
-            extra={"mean_pose": mean_pose(keypoints[train], visibility[train]).tolist()},
-        )
+        split = split_indices(data.num_samples, data.fractions, seed=data.seed)
+        result: Parts = {}
+        for part in parts:
+            sequences = [motion_frames(data.seed, int(i), motion) for i in getattr(split, part)]
+            frames = np.ascontiguousarray(np.stack([s.frames for s in sequences]).transpose(0, 1, 4, 2, 3))
+            keypoints = np.stack([s.keypoints[-1] for s in sequences]).astype(np.float32) * scale
+            result[part] = (frames, keypoints, np.stack([s.visibility[-1] for s in sequences]))
+        return result
 
     def card_fields(self, config: TrainConfig, model: PosecastModel, extra: dict[str, Any]) -> dict[str, Any]:
         height, width = tuple(getattr(model, "config").input_size)  # noqa: B009

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from evaluation.baselines import copy_last_frame, forecast_baselines
-from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
+from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON, NUM_COCO_KEYPOINTS
 from evaluation.regression import regression_metrics
 from models import PosecastModel
 from training.config import TrainConfig
@@ -26,9 +26,15 @@ from training.data.moving_digits import MovingDigitsConfig, moving_digits_batch
 from training.data.splits import compute_stats, split_indices
 from training.tasks.base import Arrays, Predictor, Task, TaskData, predict_in_batches
 
+Windows = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]  # (inputs, targets)
 
-def _datasets(inputs: npt.NDArray[Any], targets: npt.NDArray[Any], rows: Any) -> TensorDataset:
-    return TensorDataset(torch.from_numpy(inputs[rows]), torch.from_numpy(targets[rows]))
+
+def _dataset(inputs: npt.NDArray[np.float32], targets: npt.NDArray[np.float32]) -> TensorDataset:
+    return TensorDataset(torch.from_numpy(inputs), torch.from_numpy(targets))
+
+
+def _test_arrays(inputs: npt.NDArray[np.float32], targets: npt.NDArray[np.float32]) -> Arrays:
+    return {"inputs": inputs, "targets": targets}
 
 
 def _horizon_of(model: PosecastModel) -> int:
@@ -40,41 +46,54 @@ class ForecastTask(Task):
 
     card_task = "forecast"
 
-    def prepare(self, config: TrainConfig) -> TaskData:
+    def _windows(self, config: TrainConfig, parts: tuple[str, ...]) -> tuple[dict[str, Windows], dict[str, Any]]:
+        """(inputs (N, L, D), targets (N, H, D)) per requested part, and what the card needs to know of the data.
+
+        Generated motion is drawn only for the requested indices; windows of user series are split in contiguous
+        blocks so overlapping windows never leak validation or test steps into training.
+        """
         data = config.data
         length, horizon = data.input_length, data.horizon
         if data.kind == "motion":
             motion = MotionConfig(num_frames=length + horizon, **data.options)
-            keypoints, _, _ = motion_batch(data.seed, range(data.num_samples), motion)
-            sequences = keypoints.reshape(len(keypoints), length + horizon, -1).astype(np.float32)  # (N, T, 34)
-            inputs, targets = sequences[:, :length], sequences[:, length:]
-            feature_shape, shuffle = list(keypoints.shape[2:]), True
-        elif data.kind == "arrays":
+            split = split_indices(data.num_samples, data.fractions, seed=data.seed)
+            windows = {}
+            for part in parts:
+                keypoints, _, _ = motion_batch(data.seed, getattr(split, part), motion)  # (N, T, 17, 2)
+                sequences = keypoints.reshape(len(keypoints), length + horizon, -1).astype(np.float32)
+                windows[part] = (sequences[:, :length], sequences[:, length:])
+            return windows, {"feature_shape": [NUM_COCO_KEYPOINTS, 2], "keypoints": True}
+        if data.kind == "arrays":
             if not data.path:
                 raise ValueError("data.kind = 'arrays' needs data.path: a .npz or .csv file")
-            windows = load_windows(data.path, length, horizon, stride=data.stride)
-            inputs, targets = windows.inputs, windows.targets
-            feature_shape, shuffle = [inputs.shape[-1]], False  # contiguous splits: no leakage between windows
-        else:
-            raise ValueError(f"forecast models train on data.kind 'motion' or 'arrays', not {data.kind!r}")
-        split = split_indices(len(inputs), data.fractions, seed=data.seed, shuffle=shuffle)
-        stats = compute_stats(inputs, split.train, axis=-1)
+            loaded = load_windows(data.path, length, horizon, stride=data.stride)
+            split = split_indices(len(loaded.inputs), data.fractions, seed=data.seed, shuffle=False)
+            windows = {
+                part: (loaded.inputs[getattr(split, part)], loaded.targets[getattr(split, part)]) for part in parts
+            }
+            return windows, {"feature_shape": [loaded.inputs.shape[-1]], "keypoints": False}
+        raise ValueError(f"forecast models train on data.kind 'motion' or 'arrays', not {data.kind!r}")
+
+    def prepare(self, config: TrainConfig) -> TaskData:
+        windows, described = self._windows(config, ("train", "val", "test"))
+        train_inputs = windows["train"][0]
+        stats = compute_stats(train_inputs, axis=-1)
         return TaskData(
-            train=_datasets(inputs, targets, split.train),
-            val=_datasets(inputs, targets, split.val),
-            test={"inputs": inputs[split.test], "targets": targets[split.test]},
+            train=_dataset(*windows["train"]),
+            val=_dataset(*windows["val"]),
+            test=_test_arrays(*windows["test"]),
             model_overrides={
-                "num_features": inputs.shape[-1],
-                "horizon": horizon,
+                "num_features": train_inputs.shape[-1],
+                "horizon": config.data.horizon,
                 "feature_mean": list(stats.mean),
                 "feature_std": list(stats.std),
             },
-            extra={
-                "feature_shape": feature_shape,
-                "keypoints": data.kind == "motion",
-                "period": data.options.get("period"),
-            },
+            extra={**described, "period": config.data.options.get("period")},
         )
+
+    def test_split(self, config: TrainConfig) -> Arrays:
+        windows, _ = self._windows(config, ("test",))
+        return _test_arrays(*windows["test"])
 
     def loss(self, model: PosecastModel, batch: list[torch.Tensor]) -> torch.Tensor:
         history, target = batch
@@ -123,20 +142,28 @@ class FramesTask(Task):
 
     card_task = "frames"
 
-    def prepare(self, config: TrainConfig) -> TaskData:
+    def _windows(self, config: TrainConfig, parts: tuple[str, ...]) -> dict[str, Windows]:
+        """(inputs (N, M, 1, 64, 64), targets (N, N', 1, 64, 64)) per part, drawn only for the part's indices."""
         data = config.data
         if data.kind != "moving_digits":
             raise ValueError(f"frame forecasters train on data.kind 'moving_digits', not {data.kind!r}")
         digits = MovingDigitsConfig(input_frames=data.input_length, target_frames=data.horizon, **data.options)
-        inputs, targets = moving_digits_batch(data.seed, range(data.num_samples), digits)
-        split = split_indices(len(inputs), data.fractions, seed=data.seed)
+        split = split_indices(data.num_samples, data.fractions, seed=data.seed)
+        return {part: moving_digits_batch(data.seed, getattr(split, part), digits) for part in parts}
+
+    def prepare(self, config: TrainConfig) -> TaskData:
+        windows = self._windows(config, ("train", "val", "test"))
+        canvas = windows["train"][0].shape[-1]
         return TaskData(
-            train=_datasets(inputs, targets, split.train),
-            val=_datasets(inputs, targets, split.val),
-            test={"inputs": inputs[split.test], "targets": targets[split.test]},
-            model_overrides={"horizon": data.horizon, "frame_size": (digits.canvas, digits.canvas)},
-            extra={"feature_shape": list(inputs.shape[2:])},
+            train=_dataset(*windows["train"]),
+            val=_dataset(*windows["val"]),
+            test=_test_arrays(*windows["test"]),
+            model_overrides={"horizon": config.data.horizon, "frame_size": (canvas, canvas)},
+            extra={"feature_shape": list(windows["train"][0].shape[2:])},
         )
+
+    def test_split(self, config: TrainConfig) -> Arrays:
+        return _test_arrays(*self._windows(config, ("test",))["test"])
 
     def loss(self, model: PosecastModel, batch: list[torch.Tensor]) -> torch.Tensor:
         frames, target = batch
