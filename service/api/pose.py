@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +35,7 @@ from service.tasks.pose import Keypoints, input_size, keypoint_names, prepare_im
 
 router = model_router()
 
-POSE_DOC = {
+POSE_DOC: dict[str, Any] = {
     "summary": "Keypoints of the people in one or more images",
     "description": "Send images as multipart files (any field name, e.g. `images`), as one raw `image/png`, "
     "`image/jpeg` or `image/webp` body, or as base64 in JSON. Each is letterboxed to the model's input as in "
@@ -113,8 +113,8 @@ def wants_png(request: Request, render: str | None) -> bool:
     return render == "png" or "image/png" in accepted
 
 
-@router.post("/{name}/pose", **POSE_DOC)  # type: ignore[arg-type]
-@router.post("/{name}/versions/{version}/pose", **POSE_DOC)  # type: ignore[arg-type]
+@router.post("/{name}/pose", **POSE_DOC)
+@router.post("/{name}/versions/{version}/pose", **POSE_DOC)
 async def pose(
     request: Request,
     name: str,
