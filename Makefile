@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # The runtime extra: `make serve RUNTIME=gpu` installs onnxruntime-gpu instead of onnxruntime.
 RUNTIME ?= cpu
 
-.PHONY: serve test lint typecheck pytest models benchmark clean
+.PHONY: serve test system-deps lint typecheck pytest models clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ $(VENV)/.dev: pyproject.toml | $(PY)
 serve: $(VENV)/.serve-$(RUNTIME)
 	$(PY) -m service
 
-test: $(VENV)/.dev lint typecheck pytest
+test: $(VENV)/.dev system-deps lint typecheck pytest
+
+# Headless Chromium for the browser tests (Debian's package; a no-op when it is already installed).
+system-deps:
+	bash scripts/install-test-deps.sh
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

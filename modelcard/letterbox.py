@@ -68,3 +68,34 @@ def letterbox_image(
         (out_w, out_h), Image.Transform.AFFINE, inverse, resample=Image.Resampling.BILINEAR, fillcolor=fill
     )
     return np.asarray(resampled, dtype=np.uint8), geometry
+
+
+# How a COCO person becomes a model input, shared by training's loader and the service's evaluation uploads.
+COCO_INDEX_TO_CONTINUOUS = 0.5  # COCO stores integer pixel indices; +0.5 puts them at pixel centres
+CROP_MARGIN = 0.25  # a person's box grows by this fraction of its size before cropping
+
+
+def grow_box(box: npt.ArrayLike, margin: float) -> tuple[float, float, float, float]:
+    """(x, y, w, h) enlarged by the fraction `margin` on each dimension, about its centre."""
+    x, y, w, h = (float(v) for v in np.asarray(box, dtype=np.float64))
+    return x - w * margin / 2, y - h * margin / 2, w * (1 + margin), h * (1 + margin)
+
+
+def crop_person(
+    image: Image.Image,
+    box: tuple[float, float, float, float],
+    keypoints: npt.ArrayLike,
+    visibility: npt.ArrayLike,
+    input_size: tuple[int, int],
+    fill: tuple[int, int, int] = (114, 114, 114),
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.uint8], Letterbox]:
+    """Letterbox `box` of `image` into `input_size` (H, W) and carry continuous keypoints (K, 2) along.
+
+    Points that leave the crop become unlabelled (COCO flag 0), as they are for training and for scoring.
+    """
+    crop, mapping = letterbox_image(image, input_size, box, fill=fill)
+    points = mapping.to_output(keypoints)
+    height, width = input_size
+    inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
+    flags = np.where(inside, np.asarray(visibility), 0).astype(np.uint8)
+    return crop, points.astype(np.float32), flags, mapping

@@ -1,8 +1,8 @@
 """Labelled sets clients upload to `/v1/models/{name}/evaluate`, read within bounds.
 
 Pose: a zip or tar holding one COCO keypoints JSON and the images it names (matched by base name). Each person
-is cropped exactly as the training COCO loader crops (box grown by 25 %, letterboxed, keypoints + 0.5 to the
-continuous convention, points outside the crop unlabelled), so PCK here equals the CLI's on the same people.
+is cropped by `modelcard.letterbox.crop_person`, as the training COCO loader crops (box grown by 25 %, keypoints
++ 0.5 to the continuous convention, points outside the crop unlabelled), so PCK here equals the CLI's.
 Sequences: an .npz with `sequences` (N, T, *step) and `targets` (N, H, *step).
 """
 
@@ -21,14 +21,10 @@ import numpy.typing as npt
 from PIL import Image
 
 from evaluation.coco import CocoGroundTruth, read_coco_ground_truth
-from evaluation.keypoints import VISIBILITY_UNLABELLED
-from modelcard.letterbox import letterbox_image
+from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS, CROP_MARGIN, crop_person, grow_box
 from service.errors import InvalidInput, PayloadTooLarge
 from service.tasks.arrays import load_npz, require_finite, require_shape
 from service.tasks.images import decode_image, pad_fill
-
-COCO_INDEX_TO_CONTINUOUS = 0.5  # as training.data.coco: COCO stores integer pixel indices
-CROP_MARGIN = 0.25  # as training.data.coco.load_coco_keypoints' default
 
 
 @dataclass(frozen=True)
@@ -116,7 +112,7 @@ def crop_people(
     dataset: PoseSet, rows: Sequence[int], size: tuple[int, int], pad_value: float, max_pixels: int
 ) -> Crops:
     """Blocking: decode the images of `rows` (positions in `dataset.rows`) and crop each person."""
-    truth, height, width = dataset.truth, size[0], size[1]
+    truth = dataset.truth
     inputs, points, flags = [], [], []
     decoded: dict[int, Image.Image] = {}  # the last image only: a person's rows usually follow each other
     for position in rows:
@@ -124,14 +120,17 @@ def crop_people(
         image_id = int(truth.annotation_image_ids[row])
         if image_id not in decoded:
             decoded = {image_id: decode_image(dataset.images[image_id], max_pixels, f"image {image_id}", upright=False)}
-        x, y, w, h = (float(v) for v in truth.boxes[row])
-        box = (x - w * CROP_MARGIN / 2, y - h * CROP_MARGIN / 2, w * (1 + CROP_MARGIN), h * (1 + CROP_MARGIN))
-        crop, mapping = letterbox_image(decoded[image_id], size, box, fill=pad_fill(pad_value))
-        mapped = mapping.to_output(truth.keypoints[row] + COCO_INDEX_TO_CONTINUOUS)  # (K, 2) crop pixels
-        inside = (mapped[:, 0] >= 0) & (mapped[:, 0] < width) & (mapped[:, 1] >= 0) & (mapped[:, 1] < height)
+        crop, mapped, visible, _ = crop_person(
+            decoded[image_id],
+            grow_box(truth.boxes[row], CROP_MARGIN),
+            truth.keypoints[row] + COCO_INDEX_TO_CONTINUOUS,
+            truth.visibility[row],
+            size,
+            fill=pad_fill(pad_value),
+        )
         inputs.append(crop.astype(np.float32).transpose(2, 0, 1) / 255.0)
         points.append(mapped)
-        flags.append(np.where(inside, truth.visibility[row], VISIBILITY_UNLABELLED))
+        flags.append(visible)
     return Crops(np.stack(inputs), np.stack(points), np.stack(flags).astype(np.int64))
 
 

@@ -13,17 +13,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
 from evaluation.coco import read_coco_ground_truth
-from evaluation.keypoints import NUM_COCO_KEYPOINTS, VISIBILITY_UNLABELLED
-from modelcard.letterbox import Letterbox, letterbox_image
-
-COCO_INDEX_TO_CONTINUOUS: Final = 0.5  # added to COCO keypoint coordinates on reading
+from evaluation.keypoints import NUM_COCO_KEYPOINTS
+from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS, CROP_MARGIN, Letterbox, crop_person, grow_box
 
 
 @dataclass(frozen=True)
@@ -38,33 +35,11 @@ class CocoPoseSet:
     annotation_ids: npt.NDArray[np.int64]  # (N,)
 
 
-def grow_box(box: npt.ArrayLike, margin: float) -> tuple[float, float, float, float]:
-    """(x, y, w, h) enlarged by the fraction `margin` on each dimension, about its centre."""
-    x, y, w, h = (float(v) for v in np.asarray(box, dtype=np.float64))
-    return x - w * margin / 2, y - h * margin / 2, w * (1 + margin), h * (1 + margin)
-
-
-def crop_person(
-    image: Image.Image,
-    box: tuple[float, float, float, float],
-    keypoints: npt.ArrayLike,
-    visibility: npt.ArrayLike,
-    input_size: tuple[int, int],
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.uint8], Letterbox]:
-    """Letterbox `box` of `image` into `input_size` (H, W) and carry continuous keypoints (K, 2) along."""
-    crop, mapping = letterbox_image(image, input_size, box)
-    points = mapping.to_output(keypoints)
-    height, width = input_size
-    inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
-    flags = np.where(inside, np.asarray(visibility), VISIBILITY_UNLABELLED).astype(np.uint8)
-    return crop, points.astype(np.float32), flags, mapping
-
-
 def load_coco_keypoints(
     annotation_file: str | Path,
     image_dir: str | Path,
     input_size: tuple[int, int] = (128, 128),
-    margin: float = 0.25,
+    margin: float = CROP_MARGIN,
 ) -> CocoPoseSet:
     """All usable person annotations of a COCO keypoint file, cropped from the images in `image_dir`."""
     data = json.loads(Path(annotation_file).read_text())
