@@ -1,0 +1,73 @@
+"""`python -m service` subprocesses on 127.0.0.1 for the benchmarks and their smoke test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"  # benchmarks never send traffic anywhere else
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """A `python -m service` subprocess; its log goes to a file so a full pipe never stalls it."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def wait_ready(self, timeout_s: float = 60.0) -> list[str]:
+        """Poll /v2/health/ready; returns the execution providers the server reports."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.logs()}")
+            try:
+                response = httpx.get(f"{self.url}/v2/health/ready", timeout=1)
+                if response.status_code == 200:
+                    return list(response.json().get("providers", []))
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready within {timeout_s:g} s:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        """SIGTERM (graceful drain), then SIGKILL if it takes longer than 15 s."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(repository: Path, log: Path, settings: Mapping[str, str]) -> ServerProcess:
+    """Start without waiting; `settings` are lower-case Settings fields (`{"max_batch_size": "1"}`)."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("POSECAST_")}
+    env.update(POSECAST_REPOSITORY=str(repository.resolve()), POSECAST_HOST=HOST, POSECAST_PORT=str(port))
+    env.update({f"POSECAST_{key.upper()}": value for key, value in settings.items()})
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+    return ServerProcess(process, f"http://{HOST}:{port}", log)
