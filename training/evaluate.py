@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from evaluation.pck import compute_pck
 from modelcard import CARD_FILENAME, MODEL_FILENAME, ModelCard, file_sha256
 from training.checkpoint import Checkpoint
 from training.config import TrainConfig
 from training.export import onnx_predictor
 from training.tasks import task_for
-from training.tasks.base import torch_predictor
+from training.tasks.base import predict_in_batches, torch_predictor
 
 
 def evaluate_checkpoint(path: Path) -> tuple[str, dict[str, Any], dict[str, float]]:
@@ -35,3 +38,24 @@ def evaluate_version(version_dir: Path) -> tuple[ModelCard, dict[str, Any], dict
     test = task.test_split(TrainConfig.from_dict(card.training["config"]))  # deterministic from the data seed
     metrics = task.evaluate(onnx_predictor(onnx_path), test, card.training["extra"])
     return card, metrics, task.headline(metrics)
+
+
+def occluded_joint_comparison(sequence_dir: Path, single_frame_dir: Path) -> dict[str, Any]:
+    """PCK on the joints occluded in the last frame: the sequence model vs a single-frame model on that frame.
+
+    Both run through onnxruntime on the sequence model's freshly generated test split; only points with COCO
+    visibility 1 (labelled but covered) count.
+    """
+    card = ModelCard.read(sequence_dir / CARD_FILENAME)
+    test = task_for(card.task).test_split(TrainConfig.from_dict(card.training["config"]))
+    occluded = (test["visibility"] == 1).astype(np.uint8)
+    ground_truth = test["keypoints"] * np.array(test["inputs"].shape[-1:-3:-1], np.float32)  # [0, 1] -> pixels
+    results = {}
+    for label, directory, inputs in (
+        ("sequence", sequence_dir, test["inputs"]),
+        ("single_frame", single_frame_dir, test["inputs"][:, -1]),
+    ):
+        keypoints, _ = predict_in_batches(onnx_predictor(directory / MODEL_FILENAME), [inputs])
+        predicted = keypoints * np.array(test["inputs"].shape[-1:-3:-1], np.float32)
+        results[label] = compute_pck(predicted, ground_truth, occluded).to_dict()
+    return results
