@@ -158,3 +158,29 @@ def is_ignored(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
         if any(regex.match(prefix) for prefix in prefixes):
             ignored = not negate
     return ignored
+
+
+def image_chain(stages: dict[str, Stage], target: str) -> list[Stage]:
+    """The target and the stages it is built FROM, oldest first: what its image config inherits."""
+    chain = [stages[target]]
+    while chain[0].base in stages:
+        chain.insert(0, stages[chain[0].base])
+    return chain
+
+
+def last_instruction(stages: dict[str, Stage], target: str, keyword: str) -> Instruction | None:
+    found = None
+    for stage in image_chain(stages, target):
+        for instruction in stage.instructions:
+            if instruction.keyword == keyword:
+                found = instruction
+    return found
+
+
+def image_env(stages: dict[str, Stage], target: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for stage in image_chain(stages, target):
+        for instruction in stage.instructions:
+            if instruction.keyword == "ENV":
+                env.update(env_pairs(instruction.args))
+    return env

@@ -17,11 +17,12 @@ from tests.deploy._files import (
     DOCKERFILE,
     HEALTHCHECK_SCRIPT,
     ROOT,
-    Instruction,
     Stage,
-    env_pairs,
     exec_form,
     expand,
+    image_chain,
+    image_env,
+    last_instruction,
     parse_dockerfile,
 )
 
@@ -42,14 +43,6 @@ def dockerfile() -> tuple[dict[str, str], dict[str, Stage], list[Stage]]:
     return global_args, {stage.name: stage for stage in stages}, stages
 
 
-def _chain(stages: dict[str, Stage], target: str) -> list[Stage]:
-    """The target and the stages it is built FROM, oldest first: what its image config inherits."""
-    chain = [stages[target]]
-    while chain[0].base in stages:
-        chain.insert(0, stages[chain[0].base])
-    return chain
-
-
 def _closure(stages: dict[str, Stage], target: str) -> set[str]:
     """Every stage whose output can reach the target's image: FROM parents and COPY --from sources."""
     seen: set[str] = set()
@@ -63,24 +56,6 @@ def _closure(stages: dict[str, Stage], target: str) -> set[str]:
         for instruction in stages[name].instructions:
             todo += re.findall(r"--from=(\S+)", instruction.args) if instruction.keyword == "COPY" else []
     return seen
-
-
-def _last(stages: dict[str, Stage], target: str, keyword: str) -> Instruction | None:
-    found = None
-    for stage in _chain(stages, target):
-        for instruction in stage.instructions:
-            if instruction.keyword == keyword:
-                found = instruction
-    return found
-
-
-def _env(stages: dict[str, Stage], target: str) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for stage in _chain(stages, target):
-        for instruction in stage.instructions:
-            if instruction.keyword == "ENV":
-                env.update(env_pairs(instruction.args))
-    return env
 
 
 def test_hadolint_passes() -> None:
@@ -135,7 +110,7 @@ def test_base_images_are_pinned_by_tag(dockerfile) -> None:
 @pytest.mark.parametrize("target", TARGETS)
 def test_targets_run_as_non_root(dockerfile, target: str) -> None:
     _, stages, _ = dockerfile
-    user = _last(stages, target, "USER")
+    user = last_instruction(stages, target, "USER")
     assert user is not None, f"{target} runs as root"
     assert user.args.split(":")[0] not in {"root", "0"}, f"{target}: USER {user.args}"
 
@@ -143,35 +118,35 @@ def test_targets_run_as_non_root(dockerfile, target: str) -> None:
 @pytest.mark.parametrize("target", SERVING_TARGETS)
 def test_serving_targets_entrypoint_is_exec_form(dockerfile, target: str) -> None:
     _, stages, _ = dockerfile
-    entrypoint = _last(stages, target, "ENTRYPOINT")
+    entrypoint = last_instruction(stages, target, "ENTRYPOINT")
     assert entrypoint is not None
     assert exec_form(entrypoint.args) == ["python", "-m", "service"], (
         f"{target}: ENTRYPOINT {entrypoint.args} (exec form, so SIGTERM reaches the server)"
     )
     # Configuration is environment only: no CMD arguments appended to the server's command line.
-    assert _last(stages, target, "CMD") is None
+    assert last_instruction(stages, target, "CMD") is None
 
 
 def test_train_target_runs_the_training_cli(dockerfile) -> None:
     _, stages, _ = dockerfile
-    entrypoint = _last(stages, "train", "ENTRYPOINT")
+    entrypoint = last_instruction(stages, "train", "ENTRYPOINT")
     assert entrypoint is not None
     assert exec_form(entrypoint.args) == ["python", "-m", "training"]
-    command = _last(stages, "train", "CMD")
+    command = last_instruction(stages, "train", "CMD")
     assert command is None or exec_form(command.args) is not None
 
 
 @pytest.mark.parametrize("target", SERVING_TARGETS)
 def test_serving_targets_health_check_polls_readiness(dockerfile, target: str) -> None:
     _, stages, _ = dockerfile
-    healthcheck = _last(stages, target, "HEALTHCHECK")
+    healthcheck = last_instruction(stages, target, "HEALTHCHECK")
     assert healthcheck is not None, f"{target} has no HEALTHCHECK"
     command = exec_form(healthcheck.args.partition("CMD")[2].strip())
     assert command is not None, f"{target}: HEALTHCHECK CMD is not in exec form"
     probed = " ".join(command)
     installed = [
         instruction.args
-        for stage in _chain(stages, target)
+        for stage in image_chain(stages, target)
         for instruction in stage.instructions
         if instruction.keyword == "COPY" and instruction.args.split()[-1].endswith("/" + command[0])
     ]
@@ -184,10 +159,10 @@ def test_serving_targets_health_check_polls_readiness(dockerfile, target: str) -
 @pytest.mark.parametrize("target", SERVING_TARGETS)
 def test_serving_targets_environment(dockerfile, target: str) -> None:
     _, stages, _ = dockerfile
-    env = _env(stages, target)
+    env = image_env(stages, target)
     assert env.get("POSECAST_HOST") == "0.0.0.0", "the server must listen on all interfaces in a container"
     port = env.get("POSECAST_PORT", "8000")
-    exposed = [i.args for s in _chain(stages, target) for i in s.instructions if i.keyword == "EXPOSE"]
+    exposed = [i.args for s in image_chain(stages, target) for i in s.instructions if i.keyword == "EXPOSE"]
     assert exposed, "EXPOSE the server port"
     assert all(e.split("/")[0] == port for e in exposed), f"EXPOSE {exposed} vs POSECAST_PORT {port}"
     assert env.get("POSECAST_REPOSITORY", "").startswith("/"), "the demo repository path must be absolute"
