@@ -7,9 +7,10 @@ import re
 import uuid
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PayloadTooLarge, error_response
+from service.errors import error_response
 from service.logs import request_id_var
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,9 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise PayloadTooLarge(self._too_large())
+                    # An HTTPException, not a ServiceError: FastAPI re-raises it from its own body parsing
+                    # (where any other exception becomes a 400), and install_error_handlers maps it.
+                    raise HTTPException(413, self._too_large())
             return message
 
         await self.app(scope, limited_receive, send)

@@ -93,6 +93,27 @@ def test_sigterm_under_load_drops_no_in_flight_request(repository: Path, run_ser
     assert "Shutting down" in server.logs()
 
 
+def test_oversized_chunked_bodies_answer_413(repository: Path, run_server: Callable[..., Server]) -> None:
+    """No Content-Length, so the limit trips while the body streams in, also inside FastAPI's own body parsing."""
+    server = run_server(repository, max_body_bytes="1000")
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(4):
+            yield b" " * 600
+
+    routes = [
+        ("/v2/models/scale/infer", "application/json"),
+        ("/v1/models/pose/pose", "image/png"),
+        ("/v1/evaluate/mse", "application/json"),  # a body parameter: FastAPI reads the body, not the route
+    ]
+    with server.client() as http:
+        for path, content_type in routes:
+            response = http.post(path, content=chunks(), headers={"Content-Type": content_type})
+            assert response.status_code == 413, (path, response.text)
+            assert "POSECAST_MAX_BODY_BYTES" in response.json()["error"]
+        assert http.post("/v2/models/scale/infer", json=SCALE).status_code == 200
+
+
 @pytest.mark.usefixtures("restore_logging")
 def test_readiness_turns_503_as_soon_as_shutdown_begins(repository: Path) -> None:
     app = create_app(Settings(repository=repository))
