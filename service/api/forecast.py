@@ -34,7 +34,7 @@ from service.api.pose import pose_response, run_pose
 from service.api.schemas import ForecastRequest, ForecastResponse, PoseResponse
 from service.errors import InvalidInput
 from service.model import ServedModel
-from service.routing import repository_of, settings_of, until_disconnected
+from service.routing import in_thread_if_large, repository_of, settings_of, until_disconnected
 from service.tasks.arrays import load_npy, parse_array
 from service.tasks.forecast import SEQUENCE_TASKS, check_horizon, frames_from_images, from_forecast, to_history
 from service.tasks.images import decode_image, encode_png
@@ -62,7 +62,8 @@ async def read_request(request: Request, limit: int) -> tuple[ForecastRequest, b
     """The options, a .npy upload if any, and frame images if any."""
     kind = media_type(request)
     if kind == JSON:
-        body = validated(ForecastRequest, await request.body())
+        raw = await request.body()
+        body = await in_thread_if_large(len(raw), validated, ForecastRequest, raw)
         return body, None, list(body.frames or [])
     if kind != MULTIPART:
         raise unsupported(kind, [JSON, MULTIPART])

@@ -28,7 +28,7 @@ from service.api.common import elapsed_ms, model_router, require_task
 from service.api.schemas import EXAMPLE_PNG, Keypoint, PoseRequest, PoseResponse, PoseResult
 from service.errors import InvalidInput
 from service.model import ServedModel
-from service.routing import repository_of, settings_of, until_disconnected
+from service.routing import in_thread_if_large, repository_of, settings_of, until_disconnected
 from service.tasks.draw import draw_skeleton
 from service.tasks.images import MEDIA_TYPES, encode_png
 from service.tasks.pose import Keypoints, input_size, keypoint_names, prepare_images, skeleton, to_pixels
@@ -58,7 +58,8 @@ async def read_images(request: Request, limit: int) -> list[bytes | str]:
     elif kind in MEDIA_TYPES:
         blobs = [await request.body()]
     elif kind == JSON:
-        blobs = list(validated(PoseRequest, await request.body()).images)
+        body = await request.body()
+        blobs = list((await in_thread_if_large(len(body), validated, PoseRequest, body)).images)
     else:
         raise unsupported(kind, [MULTIPART, *MEDIA_TYPES, JSON])
     check_count(len(blobs), limit, "images")
