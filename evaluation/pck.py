@@ -125,6 +125,7 @@ def compute_pck(
     boxes: npt.ArrayLike | None = None,
     head_sizes: npt.ArrayLike | None = None,
     has_prediction: npt.ArrayLike | None = None,
+    score_only: npt.ArrayLike | None = None,
     joint_names: Sequence[str] | None = None,
 ) -> PCKResult:
     """PCK of predictions (N, K, 2) against ground truth (N, K, 2) with COCO visibility (N, K), in pixels.
@@ -132,6 +133,8 @@ def compute_pck(
     `normalizer` is "torso", "bbox" (optional `boxes` (N, 4)), "head" (optional `head_sizes` (N,)) or
     per-sample sizes (N,); see `evaluation.normalizers.resolve_normalizers`. `has_prediction` (N,) bool marks
     samples without a prediction: their labelled points count as wrong, their prediction values are ignored.
+    `score_only` (N, K) bool restricts which labelled points are scored (e.g. only occluded ones, v == 1) while
+    the normalizers still come from every labelled point, so a visible torso still sizes an occluded wrist.
     Ground truth may hold NaN at unlabelled points; every other NaN or inf raises ValueError.
     """
     levels = _check_thresholds(thresholds)
@@ -157,6 +160,12 @@ def compute_pck(
     norms = resolve_normalizers(normalizer, truth, labelled, boxes=boxes, head_sizes=head_sizes)
     usable = np.array([reason is None for reason in norms.reasons], dtype=bool)
     scored = labelled & usable[:, None]  # (N, K)
+    if score_only is not None:
+        subset = np.asarray(score_only)
+        if subset.dtype != np.bool_:
+            raise ValueError(f"score_only must be a boolean array (N, K), got dtype {subset.dtype}")
+        require_shape("score_only", subset, (num_samples, num_joints), "(N, K)")
+        scored &= subset
     offsets = np.where(present[:, None, None], pred - truth, np.inf)  # a missing prediction is never correct
     ratios = np.linalg.norm(offsets, axis=-1) / norms.sizes[:, None]  # (N, K)
     correct = (ratios[None] <= np.asarray(levels)[:, None, None]) & scored[None]  # (thresholds, N, K)

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+PAD_RGB = (114, 114, 114)  # letterbox padding: the grey training crops use, recorded in each card's pad_value
 _ANTIALIAS_BELOW = 0.5  # scales below this pre-shrink by an integer box filter, which affine sampling lacks
 
 
@@ -48,7 +49,7 @@ def letterbox_image(
     image: Image.Image,
     out_size: tuple[int, int],
     box: tuple[float, float, float, float] | None = None,
-    fill: tuple[int, int, int] = (114, 114, 114),
+    fill: tuple[int, int, int] = PAD_RGB,
 ) -> tuple[npt.NDArray[np.uint8], Letterbox]:
     """Resample `box` (default: the whole image) into an (H, W, 3) uint8 array and return the mapping.
 
@@ -87,7 +88,7 @@ def crop_person(
     keypoints: npt.ArrayLike,
     visibility: npt.ArrayLike,
     input_size: tuple[int, int],
-    fill: tuple[int, int, int] = (114, 114, 114),
+    fill: tuple[int, int, int] = PAD_RGB,
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.uint8], Letterbox]:
     """Letterbox `box` of `image` into `input_size` (H, W) and carry continuous keypoints (K, 2) along.
 

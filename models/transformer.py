@@ -99,17 +99,9 @@ class TransformerForecaster(PosecastModel):
         self.output_projection = nn.Linear(config.d_model, d)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, history: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
-        """Autoregressive decoding; with `target` (B, H, D), one teacher-forced pass for training instead."""
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
         history = (history - self.feature_mean) / self.feature_std
-        memory = self.encode(history)
-        last = history[:, -1:]  # (B, 1, D): the decoder's first input
-        if target is not None:
-            target = (target - self.feature_mean) / self.feature_std
-            decoder_input = torch.cat([last, target[:, :-1]], dim=1)  # (B, H, D): shifted right
-            forecast = decoder_input + self.decode(decoder_input, memory)
-        else:
-            forecast = self.generate(last, memory)
+        forecast = self.generate(history[:, -1:], self.encode(history))  # the last value starts the decoder
         return forecast * self.feature_std + self.feature_mean
 
     def generate(self, last: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:

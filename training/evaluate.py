@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.keypoints import VISIBILITY_OCCLUDED
 from evaluation.pck import compute_pck
 from modelcard import CARD_FILENAME, MODEL_FILENAME, ModelCard, file_sha256
 from training.checkpoint import Checkpoint
@@ -48,14 +49,14 @@ def occluded_joint_comparison(sequence_dir: Path, single_frame_dir: Path) -> dic
     """
     card = ModelCard.read(sequence_dir / CARD_FILENAME)
     test = task_for(card.task).test_split(TrainConfig.from_dict(card.training["config"]))
-    occluded = (test["visibility"] == 1).astype(np.uint8)
-    ground_truth = test["keypoints"] * np.array(test["inputs"].shape[-1:-3:-1], np.float32)  # [0, 1] -> pixels
+    scale = np.array(test["inputs"].shape[-1:-3:-1], np.float32)  # (W, H): [0, 1] -> pixels
+    ground_truth, visibility = test["keypoints"] * scale, test["visibility"]
     results = {}
     for label, directory, inputs in (
         ("sequence", sequence_dir, test["inputs"]),
         ("single_frame", single_frame_dir, test["inputs"][:, -1]),
     ):
         keypoints, _ = predict_in_batches(onnx_predictor(directory / MODEL_FILENAME), [inputs])
-        predicted = keypoints * np.array(test["inputs"].shape[-1:-3:-1], np.float32)
-        results[label] = compute_pck(predicted, ground_truth, occluded).to_dict()
+        occluded = visibility == VISIBILITY_OCCLUDED
+        results[label] = compute_pck(keypoints * scale, ground_truth, visibility, score_only=occluded).to_dict()
     return results

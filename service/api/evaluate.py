@@ -178,9 +178,8 @@ async def _run(
 
     async with repository.use(name, version) as served:
 
-        async def infer(batch: np.ndarray) -> list[np.ndarray]:
-            outputs = await served.infer({served.card.inputs[0].name: batch})
-            return list(outputs.values())
+        async def infer(batch: np.ndarray) -> dict[str, np.ndarray]:
+            return await served.infer({served.card.inputs[0].name: batch})
 
         if isinstance(labelled, PoseSet):
             result = await metrics.evaluate_pose(infer, served.card, labelled, batch_size, max_pixels, progress)

@@ -13,17 +13,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from evaluation.baselines import copy_last_frame, forecast_baselines, mean_pose
+from evaluation.baselines import mean_pose
 from evaluation.matching import pck_from_coco
 from evaluation.pck import compute_pck
 from evaluation.regression import regression_metrics
+from evaluation.task_reports import forecast_report, frames_report, pose_report
 from modelcard import ModelCard
 from service.tasks.arrays import checked
 from service.tasks.evalsets import PoseSet, SequenceSet, crop_people
 from service.tasks.forecast import check_horizon, to_history
 from service.tasks.pose import input_size
 
-Infer = Callable[[npt.NDArray[np.float32]], Awaitable[list[npt.NDArray[np.float32]]]]  # batch -> outputs
+Infer = Callable[[npt.NDArray[np.float32]], Awaitable[dict[str, npt.NDArray[np.float32]]]]  # batch -> outputs by name
 Progress = Callable[[int], None]  # samples done so far
 
 
@@ -51,35 +52,24 @@ async def evaluate_pose(
     predicted, truth, flags = [], [], []
     for rows in _chunks(dataset.count, batch_size):
         crops = await asyncio.to_thread(crop_people, dataset, rows, size, card.preprocessing.pad_value, max_pixels)
-        predicted.append((await infer(crops.inputs))[0])
+        predicted.append((await infer(crops.inputs))["keypoints"])
         truth.append(crops.keypoints)
         flags.append(crops.visibility)
         progress(rows.stop)
     scale = np.array([size[1], size[0]], np.float64)  # [0, 1] -> crop pixels
     ground_truth, visibility = np.concatenate(truth), np.concatenate(flags)
-    # Joints nobody labelled are never scored; let them into the mean so mean_pose accepts small sets.
-    labelled_somewhere = np.any(visibility > 0, axis=0, keepdims=True)  # (1, K)
-    for_mean = np.where(labelled_somewhere, visibility, 1)
-    baseline = checked(mean_pose, ground_truth / scale, for_mean) * scale
-    occluded = np.where(visibility == 1, 1, 0)  # occluded joints scored on their own as well
-    prediction = np.concatenate(predicted) * scale
-    options = {"joint_names": card.keypoint_names}
-    return {
-        "pck": pck_arrays(predictions=prediction, ground_truth=ground_truth, visibility=visibility, **options),
-        "pck_occluded": pck_arrays(predictions=prediction, ground_truth=ground_truth, visibility=occluded, **options),
-        "baselines": {
-            "mean_pose": {
-                "pck": pck_arrays(
-                    predictions=np.broadcast_to(baseline, ground_truth.shape),
-                    ground_truth=ground_truth,
-                    visibility=visibility,
-                    **options,
-                ),
-                "source": "the mean pose of the uploaded set (the card holds no training mean)",
-            }
-        },
-        "test_samples": dataset.count,
-    }
+    trained_mean = card.training.get("extra", {}).get("mean_pose")
+    if trained_mean is not None:
+        mean, source = np.asarray(trained_mean) * scale, "the mean pose of the model's training split"
+    else:
+        # Joints nobody labelled are never scored; let them into the mean so mean_pose accepts small sets.
+        for_mean = np.where(np.any(visibility > 0, axis=0, keepdims=True), visibility, 1)
+        mean, source = checked(mean_pose, ground_truth / scale, for_mean) * scale, "the mean pose of the uploaded set"
+    report = await asyncio.to_thread(
+        checked, pose_report, np.concatenate(predicted) * scale, ground_truth, visibility, mean, card.keypoint_names
+    )
+    report["baselines"]["mean_pose"]["source"] = source
+    return report
 
 
 async def evaluate_sequences(
@@ -87,28 +77,20 @@ async def evaluate_sequences(
 ) -> dict[str, Any]:
     """Forecast errors beside the persistence baselines, as `training.tasks.sequences` reports them."""
     horizon = check_horizon(card, dataset.targets.shape[1])
+    output_name = card.outputs[0].name
     forecasts = []
     for rows in _chunks(dataset.count, batch_size):
-        batch = np.concatenate([to_history(dataset.sequences[i], card, f"sequences[{i}]") for i in rows])
-        (output,) = await infer(batch)
+        batch = await asyncio.to_thread(_histories, dataset, rows, card)
+        output = (await infer(batch))[output_name]
         forecasts.append(output[:, :horizon].reshape(len(rows), horizon, *dataset.targets.shape[2:]))
         progress(rows.stop)
     forecast, targets, history = np.concatenate(forecasts), dataset.targets, dataset.sequences
     if card.task == "frames":
-        return {
-            "model": _frame_summary(forecast, targets),
-            "baselines": {"copy_last_frame": _frame_summary(copy_last_frame(history, horizon), targets)},
-            "test_samples": dataset.count,
-        }
-    baselines = checked(forecast_baselines, history, horizon)
-    return {
-        "model": mse_arrays(forecast, targets),
-        "baselines": {name: mse_arrays(values, targets) for name, values in baselines.items()},
-        "test_samples": dataset.count,
-    }
+        return await asyncio.to_thread(checked, frames_report, forecast, targets, history)
+    period = card.training.get("extra", {}).get("period")
+    return await asyncio.to_thread(checked, forecast_report, forecast, targets, history, period)
 
 
-def _frame_summary(predicted: npt.NDArray[Any], targets: npt.NDArray[Any]) -> dict[str, Any]:
-    """Frames report overall and per-step errors only: per-pixel figures would be thousands of numbers."""
-    result = mse_arrays(predicted, targets)
-    return {key: result[key] for key in ("mse", "rmse", "mae", "per_step")}
+def _histories(dataset: SequenceSet, rows: range, card: ModelCard) -> npt.NDArray[np.float32]:
+    """The model inputs of `rows`, checked and reshaped as the forecast endpoint does (blocking)."""
+    return np.concatenate([to_history(dataset.sequences[i], card, f"sequences[{i}]") for i in rows])

@@ -230,3 +230,19 @@ def test_malformed_inputs_raise_value_error(overrides: dict[str, Any], message: 
 def test_torso_needs_coco_keypoints() -> None:
     with pytest.raises(ValueError, match="'torso' normalizer needs COCO-17 keypoints, got 5 joints"):
         compute_pck(np.zeros((1, 5, 2)), np.zeros((1, 5, 2)), np.ones((1, 5)))
+
+
+def test_score_only_scores_a_subset_but_sizes_by_every_labelled_point() -> None:
+    """An occluded wrist is scored with the torso of its visible shoulders and hips."""
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(10, 90, size=(1, 17, 2))
+    visibility = np.full((1, 17), 2)
+    visibility[0, 9] = 1  # left wrist labelled but occluded
+    prediction = truth.copy()
+    prediction[0, 0] += 100  # a wrong nose must not count: it is not in the subset
+    result = compute_pck(prediction, truth, visibility, score_only=visibility == 1)
+    assert result.points_evaluated == 1
+    assert result.samples_used == 1
+    assert result.pck == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="score_only must be a boolean array"):
+        compute_pck(prediction, truth, visibility, score_only=visibility)

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluation.baselines import forecast_baselines
 from evaluation.matching import pck_from_coco
 from evaluation.pck import compute_pck
 from evaluation.regression import regression_metrics
+from evaluation.task_reports import forecast_report
 from tests.service.conftest import Server
 from tests.service.taskmodels import POSE_SIZE
 from tests.service.v2client import reference
@@ -100,6 +100,7 @@ def test_model_pck_on_a_coco_upload_equals_the_training_loader_path(
     scale = np.array([POSE_SIZE[1], POSE_SIZE[0]])
     predicted = reference(task_files["pose"], {"image": batch})["keypoints"] * scale
     expected = compute_pck(predicted, people.keypoints, people.visibility).to_dict()
+    occluded = compute_pck(predicted, people.keypoints, people.visibility, score_only=people.visibility == 1)
     for kind in ("zip", "tar"):
         response = http.post(
             "/v1/models/pose/evaluate", files={"dataset": (f"set.{kind}", archive(annotations, images, kind))}
@@ -108,7 +109,9 @@ def test_model_pck_on_a_coco_upload_equals_the_training_loader_path(
         metrics = response.json()["metrics"]
         assert metrics["test_samples"] == 3
         assert metrics["pck"] == expected
+        assert metrics["pck_occluded"] == occluded.to_dict()
         assert set(metrics["baselines"]["mean_pose"]["pck"]["pck"]) == {"0.05", "0.1", "0.2"}
+        assert metrics["baselines"]["mean_pose"]["source"] == "the mean pose of the uploaded set"
 
 
 def sequences_npz(count: int, seed: int) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -122,11 +125,7 @@ def sequences_npz(count: int, seed: int) -> tuple[bytes, np.ndarray, np.ndarray]
 def expected_sequence_metrics(onnx: Path, sequences: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
     flat = sequences.reshape(len(sequences), 6, 34).astype(np.float32)
     forecast = reference(onnx, {"history": flat})["forecast"][:, :3].reshape(targets.shape)
-    baselines = forecast_baselines(sequences, 3)
-    return {
-        "model": regression_metrics(forecast, targets).to_dict(),
-        "baselines": {name: regression_metrics(values, targets).to_dict() for name, values in baselines.items()},
-    }
+    return forecast_report(forecast, targets, sequences)  # the function `python -m training evaluate` reports with
 
 
 def test_small_sequence_sets_answer_at_once(http: httpx.Client, task_files: dict[str, Path]) -> None:

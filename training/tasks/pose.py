@@ -16,7 +16,8 @@ from torch.utils.data import Dataset, TensorDataset
 
 from evaluation.baselines import mean_pose
 from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON, VISIBILITY_VISIBLE
-from evaluation.pck import compute_pck
+from evaluation.task_reports import pose_report
+from modelcard.letterbox import PAD_RGB
 from models import PosecastModel
 from training.config import TrainConfig
 from training.data.coco import load_coco_keypoints
@@ -25,7 +26,7 @@ from training.data.splits import split_indices
 from training.data.synthetic_pose import PoseConfig, pose_batch
 from training.tasks.base import Arrays, Predictor, Task, TaskData, predict_in_batches
 
-LETTERBOX_PAD = 114 / 255  # the grey the COCO loader and the service pad letterboxed images with
+LETTERBOX_PAD = PAD_RGB[0] / 255  # the card's pad_value, in the [0, 1] units of the model input
 
 PartArrays = tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.uint8]]
 Parts = dict[str, PartArrays]
@@ -60,17 +61,10 @@ class _KeypointTask(Task):
 
     def evaluate(self, predict: Predictor, test: Arrays, extra: dict[str, Any]) -> dict[str, Any]:
         height, width = test["inputs"].shape[-2:]
-        scale = np.array([width, height], np.float32)
+        scale = np.array([width, height], np.float32)  # [0, 1] -> pixels of the model input
         predicted, _ = predict_in_batches(predict, self.test_inputs(test))
-        ground_truth, visibility = test["keypoints"] * scale, test["visibility"]
-        baseline = np.broadcast_to(np.asarray(extra["mean_pose"]) * scale, ground_truth.shape)
-        occluded = np.where(visibility == 1, 1, 0)  # score occluded joints on their own as well
-        return {
-            "pck": compute_pck(predicted * scale, ground_truth, visibility).to_dict(),
-            "pck_occluded": compute_pck(predicted * scale, ground_truth, occluded).to_dict(),
-            "baselines": {"mean_pose": {"pck": compute_pck(baseline, ground_truth, visibility).to_dict()}},
-            "test_samples": len(ground_truth),
-        }
+        mean = np.asarray(extra["mean_pose"]) * scale
+        return pose_report(predicted * scale, test["keypoints"] * scale, test["visibility"], mean)
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, float]:
         row = {f"PCK@{k}": v for k, v in metrics["pck"]["pck"].items()}

@@ -15,9 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from evaluation.baselines import copy_last_frame, forecast_baselines
 from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON, NUM_COCO_KEYPOINTS
-from evaluation.regression import regression_metrics
+from evaluation.task_reports import forecast_report, frames_report
 from models import PosecastModel
 from training.config import TrainConfig
 from training.data.arrays import load_windows
@@ -97,10 +96,7 @@ class ForecastTask(Task):
 
     def loss(self, model: PosecastModel, batch: list[torch.Tensor]) -> torch.Tensor:
         history, target = batch
-        if getattr(model, "teacher_forcing", False) or getattr(
-            getattr(model, "module", None), "teacher_forcing", False
-        ):
-            return F.mse_loss(model(history, target=target), target)
+        # Trained on its own autoregressive rollout, as it is served: no exposure bias from teacher forcing.
         return F.mse_loss(model(history)[:, : target.shape[1]], target)
 
     def test_inputs(self, test: Arrays) -> list[npt.NDArray[np.float32]]:
@@ -109,12 +105,7 @@ class ForecastTask(Task):
     def evaluate(self, predict: Predictor, test: Arrays, extra: dict[str, Any]) -> dict[str, Any]:
         targets = test["targets"]
         (forecast,) = predict_in_batches(predict, self.test_inputs(test))
-        baselines = forecast_baselines(test["inputs"], targets.shape[1], period=extra.get("period"))
-        return {
-            "model": regression_metrics(forecast[:, : targets.shape[1]], targets).to_dict(),
-            "baselines": {name: regression_metrics(b, targets).to_dict() for name, b in baselines.items()},
-            "test_samples": len(targets),
-        }
+        return forecast_report(forecast[:, : targets.shape[1]], targets, test["inputs"], period=extra.get("period"))
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, float]:
         row = {"MSE": metrics["model"]["mse"]}
@@ -175,19 +166,7 @@ class FramesTask(Task):
     def evaluate(self, predict: Predictor, test: Arrays, extra: dict[str, Any]) -> dict[str, Any]:
         targets = test["targets"]
         (forecast,) = predict_in_batches(predict, self.test_inputs(test), batch_size=16)
-        horizon = targets.shape[1]
-
-        def summary(predicted: npt.NDArray[Any]) -> dict[str, Any]:
-            result = regression_metrics(
-                predicted.reshape(len(predicted), horizon, -1), targets.reshape(len(targets), horizon, -1)
-            )
-            return {"mse": result.mse, "rmse": result.rmse, "mae": result.mae, "per_step": result.per_step.to_dict()}
-
-        return {
-            "model": summary(forecast[:, :horizon]),
-            "baselines": {"copy_last_frame": summary(copy_last_frame(test["inputs"], horizon))},
-            "test_samples": len(targets),
-        }
+        return frames_report(forecast[:, : targets.shape[1]], targets, test["inputs"])
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, float]:
         return {"MSE": metrics["model"]["mse"], "copy_last_frame MSE": metrics["baselines"]["copy_last_frame"]["mse"]}
