@@ -104,26 +104,31 @@ class BatchingRunner:
         self._metrics = metrics
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ort-{label}")
-        self._pending = 0
+        # Admitted and not yet let go by the batcher loop. A request that timed out still holds its slot (and its
+        # inputs) until the loop takes it off the queue, so a stalled session cannot let retries grow the queue.
+        self._admitted: set[_Pending] = set()
         self._closed = False
+        self._failure: str | None = None
         self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"batcher-{label}")
+        self._task.add_done_callback(self._on_loop_exit)
 
     @property
     def pending(self) -> int:
         """Requests queued or running."""
-        return self._pending
+        return len(self._admitted)
 
     async def infer(self, inputs: Tensors, timeout_s: float) -> Tensors:
         """Every output for these inputs (already validated, equal batch size > 0 on axis 0)."""
+        if self._failure is not None:
+            raise InferenceError(self._failure)
         if self._closed:
             raise ModelNotReady("model version is unloading")
-        if self._pending >= self._max_queue_size:
+        if len(self._admitted) >= self._max_queue_size:
             raise Overloaded(f"queue is full ({self._max_queue_size} requests); retry later")
         future: asyncio.Future[Tensors] = asyncio.get_running_loop().create_future()
         item = _Pending(inputs, len(next(iter(inputs.values()))), batch_key(inputs), future)
-        self._pending += 1
+        self._admitted.add(item)
         self._metrics.add_pending(1)
-        future.add_done_callback(self._done)
         self._queue.put_nowait(item)
         try:
             async with asyncio.timeout(timeout_s):
@@ -138,12 +143,27 @@ class BatchingRunner:
         if not self._closed:
             self._closed = True
             self._queue.put_nowait(None)
-        await asyncio.shield(self._task)
+        await asyncio.wait([self._task])  # not cancelled with the caller; a failure was logged by _on_loop_exit
         self._executor.shutdown(wait=False)
 
-    def _done(self, _: asyncio.Future[Tensors]) -> None:
-        self._pending -= 1
-        self._metrics.add_pending(-1)
+    def _release(self, items: Sequence[_Pending]) -> None:
+        """The loop is done with these: their slots take new requests."""
+        for item in items:
+            self._admitted.discard(item)
+        self._metrics.add_pending(-len(items))
+
+    def _on_loop_exit(self, task: asyncio.Task[None]) -> None:
+        """A batcher that died must fail its requests now, not leave them to time out, and refuse new ones."""
+        error = None if task.cancelled() else task.exception()
+        if error is None and not task.cancelled():
+            return  # close(): every queued request was answered
+        logger.error("batcher %s stopped", task.get_name(), exc_info=error)
+        self._closed = True
+        self._failure = "batching for this model version stopped after an internal error; reload the model"
+        stranded = list(self._admitted)
+        for item in stranded:
+            _fail(item.future, InferenceError(self._failure))
+        self._release(stranded)
 
     async def _loop(self) -> None:
         stopping = False
@@ -153,8 +173,10 @@ class BatchingRunner:
                 return
             batch, stopping = await self._collect(first)
             live = [item for item in batch if not item.future.done()]
+            self._release([item for item in batch if item.future.done()])
             for run in plan(live, lambda i: i.key, lambda i: i.size, self._max_batch_size):
                 await self._execute(run)
+                self._release(run)
 
     async def _collect(self, first: _Pending) -> tuple[list[_Pending], bool]:
         """Take more requests until the batch is full or the oldest one has waited max_queue_delay."""
@@ -184,9 +206,11 @@ class BatchingRunner:
             timed = await loop.run_in_executor(self._executor, self._run_batch, [item.inputs for item in run])
         except ServiceError as exc:
             if len(run) > 1:
-                # One bad request must not fail its neighbours: run each alone to isolate it.
+                # One bad request must not fail its neighbours: run each alone to isolate it, except the ones
+                # that timed out or lost their client meanwhile.
                 for item in run:
-                    await self._execute([item])
+                    if not item.future.done():
+                        await self._execute([item])
                 return
             _fail(run[0].future, exc)
             return

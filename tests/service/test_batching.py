@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pytest
 
 from service.batching import BatchingRunner
-from service.errors import InvalidInput, Overloaded, RequestTimeout
+from service.errors import InferenceError, InvalidInput, Overloaded, RequestTimeout
 from service.metrics import Metrics
 from service.stats import ModelStats
 
@@ -20,10 +21,12 @@ class FakeSession:
 
     def __init__(self, delay_s: float = 0.0) -> None:
         self.batches: list[int] = []
-        self.delay = threading.Event()
+        self.delay = threading.Event()  # set it to end the delay of the running and every later run
         self.delay_s = delay_s
+        self.running = threading.Event()  # set once a run has started
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.running.set()
         self.delay.wait(self.delay_s)
         x = feeds["x"]
         self.batches.append(len(x))
@@ -32,9 +35,11 @@ class FakeSession:
         return {"y": x * 2}
 
 
-def make_runner(session: FakeSession, **overrides: float) -> tuple[BatchingRunner, ModelStats]:
+def make_runner(
+    session: FakeSession, stats: ModelStats | None = None, **overrides: float
+) -> tuple[BatchingRunner, ModelStats]:
     options = {"max_batch_size": 8, "max_queue_delay_s": 0.05, "max_queue_size": 64} | overrides
-    stats = ModelStats()
+    stats = stats or ModelStats()
     runner = BatchingRunner(
         session.run,
         label="fake-1",
@@ -77,9 +82,15 @@ def test_different_shapes_never_share_a_run() -> None:
     asyncio.run(main())
 
 
+async def started(session: FakeSession) -> None:
+    """Until the session is inside a run."""
+    assert await asyncio.to_thread(session.running.wait, 5)
+
+
 def test_a_bad_request_does_not_fail_its_batch_neighbours() -> None:
     async def main() -> None:
-        runner, _ = make_runner(FakeSession())
+        session = FakeSession()
+        runner, _ = make_runner(session)
         good, bad = np.ones((1, 2), np.float32), -np.ones((1, 2), np.float32)
         results = await asyncio.gather(
             runner.infer({"x": good}, timeout_s=5),
@@ -90,6 +101,25 @@ def test_a_bad_request_does_not_fail_its_batch_neighbours() -> None:
         await runner.close()
         assert isinstance(results[1], InvalidInput)
         assert all(isinstance(r, dict) for r in (results[0], results[2]))
+        assert session.batches == [3, 1, 1, 1]  # one joined run, then each request alone
+
+    asyncio.run(main())
+
+
+def test_isolation_after_a_failed_batch_skips_requests_that_are_already_answered() -> None:
+    async def main() -> None:
+        session = FakeSession(delay_s=10)
+        runner, _ = make_runner(session)
+        good, bad = np.ones((1, 2), np.float32), -np.ones((1, 2), np.float32)
+        calls = [asyncio.ensure_future(runner.infer({"x": x}, timeout_s=5)) for x in (good, bad, good)]
+        await started(session)
+        calls[2].cancel()  # its client went away while the joined run was running
+        session.delay.set()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        await runner.close()
+        assert isinstance(results[0], dict)
+        assert isinstance(results[1], InvalidInput)
+        assert session.batches == [3, 1, 1]  # the cancelled request did not run again
 
     asyncio.run(main())
 
@@ -112,6 +142,63 @@ def test_full_queue_is_overloaded_and_timeouts_are_dropped_from_the_queue() -> N
         assert stats.inference_count == 1  # the timed-out request never ran
 
     asyncio.run(main())
+
+
+def test_timed_out_requests_hold_their_slot_until_the_batcher_drops_them() -> None:
+    """With the session stalled, retries after timeouts must not grow the queue past max_queue_size."""
+
+    async def main() -> None:
+        session = FakeSession(delay_s=10)
+        runner, _ = make_runner(session, max_batch_size=1, max_queue_size=2)
+        x = np.ones((1, 2), np.float32)
+        running = asyncio.ensure_future(runner.infer({"x": x}, timeout_s=5))
+        await started(session)
+        with pytest.raises(RequestTimeout):
+            await runner.infer({"x": x}, timeout_s=0.01)  # queued behind the stalled run
+        with pytest.raises(Overloaded):
+            await runner.infer({"x": x}, timeout_s=5)
+        assert runner.pending == 2
+        session.delay.set()
+        await running
+        await runner.infer({"x": x}, timeout_s=5)  # the timed-out one was dropped, never run
+        await runner.close()
+        assert session.batches == [1, 1]
+        assert runner.pending == 0
+
+    asyncio.run(main())
+
+
+class BrokenStats(ModelStats):
+    """Statistics that fail, standing in for any bug that kills the batcher task."""
+
+    def record_execution(
+        self, sizes: Sequence[int], queue_ns: Sequence[int], input_ns: int, infer_ns: int, output_ns: int
+    ) -> None:
+        raise RuntimeError("stats bug")
+
+
+def test_a_dead_batcher_fails_queued_requests_logs_and_refuses_new_ones(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        session = FakeSession(delay_s=10)
+        runner, _ = make_runner(session, stats=BrokenStats(), max_batch_size=1)
+        x = np.ones((1, 2), np.float32)
+        first = asyncio.ensure_future(runner.infer({"x": x}, timeout_s=5))
+        await started(session)
+        queued = asyncio.ensure_future(runner.infer({"x": x}, timeout_s=30))
+        await asyncio.sleep(0)
+        session.delay.set()
+        assert isinstance(await first, dict)  # answered before the batcher died recording its statistics
+        async with asyncio.timeout(5):  # failed at once, not after its 30 s timeout
+            with pytest.raises(InferenceError, match="stopped after an internal error"):
+                await queued
+        with pytest.raises(InferenceError, match="reload the model"):
+            await runner.infer({"x": x}, timeout_s=5)
+        assert runner.pending == 0
+        await runner.close()
+
+    with caplog.at_level(logging.ERROR, logger="service.batching"):
+        asyncio.run(main())
+    assert any("stats bug" in (record.exc_text or "") for record in caplog.records), caplog.text
 
 
 def test_close_finishes_queued_requests_then_refuses() -> None:
