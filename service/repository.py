@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 
 READY, UNAVAILABLE, LOADING = "READY", "UNAVAILABLE", "LOADING"
+# Requests naming a model that is not loaded ask whether it is on disk (503) or unknown (404). Answering from a
+# scan at most this old keeps a flood of such requests from walking the directory on the event loop each time.
+DISK_SCAN_TTL_S = 5.0
 
 
 @dataclass
@@ -78,12 +82,22 @@ class ModelRepository:
         self._metrics = metrics
         self._models: dict[str, dict[int, VersionRecord]] = {}
         self._lock = asyncio.Lock()
+        self._scanned: tuple[float, frozenset[str]] | None = None  # (time.monotonic(), names) of the last scan
         self.initial_load_done = False
 
     def names_on_disk(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(entry.name for entry in self.root.iterdir() if entry.is_dir() and self._versions(entry.name))
+        names: list[str] = []
+        if self.root.is_dir():
+            names = sorted(e.name for e in self.root.iterdir() if e.is_dir() and self._versions(e.name))
+        self._scanned = (time.monotonic(), frozenset(names))
+        return names
+
+    def _on_disk(self, name: str) -> bool:
+        """`name in names_on_disk()`, from the last scan when that is recent enough."""
+        scanned = self._scanned
+        if scanned is None or time.monotonic() - scanned[0] > DISK_SCAN_TTL_S:
+            return name in self.names_on_disk()
+        return name in scanned[1]
 
     def _versions(self, name: str) -> list[int]:
         folder = self.root / name
@@ -93,7 +107,7 @@ class ModelRepository:
         """The version a request means: the given one, else the highest ready one, else the highest."""
         versions = self._models.get(name)
         if versions is None:
-            if name in self.names_on_disk():
+            if self._on_disk(name):
                 raise ModelNotReady(f"model '{name}' is not loaded")
             raise ModelNotFound(f"unknown model '{name}'")
         if version is None:

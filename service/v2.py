@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from service import protocol
-from service.errors import InvalidInput
+from service.errors import InvalidInput, ModelNotReady
 from service.repository import READY
 from service.routing import in_thread_if_large, repository_of, until_disconnected
 from service.security import require_admin, require_api_key
@@ -64,8 +64,11 @@ async def model_metadata(request: Request, name: str, version: str | None = None
 @models.get("/{name}/ready")
 @models.get("/{name}/versions/{version}/ready")
 async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
-    """200 when ready; 400 (the spec's 4xx for false) with the reason otherwise."""
-    record = repository_of(request).record(name, version)
+    """200 when ready; 400 (the spec's 4xx for false) with the reason otherwise; 404 for an unknown model."""
+    try:
+        record = repository_of(request).record(name, version)
+    except ModelNotReady as exc:  # on disk but unloaded: not ready, like a loading or failed version
+        return JSONResponse({"name": name, "version": version, "ready": False, "error": exc.message}, 400)
     body: dict[str, Any] = {"name": name, "version": str(record.version), "ready": record.state == READY}
     if record.state == READY:
         return JSONResponse(body)

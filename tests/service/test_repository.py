@@ -119,3 +119,27 @@ def test_leased_version_keeps_serving_through_a_reload(repository: Path) -> None
         await repo.close()
 
     asyncio.run(main())
+
+
+def test_requests_for_unknown_models_reuse_a_recent_directory_scan(
+    tmp_path: Path, onnx_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repository(tmp_path)
+    scans = 0
+    scan = repo.names_on_disk
+
+    def counting_scan() -> list[str]:
+        nonlocal scans
+        scans += 1
+        return scan()
+
+    monkeypatch.setattr(repo, "names_on_disk", counting_scan)
+    for _ in range(50):
+        with pytest.raises(ModelNotFound):
+            repo.record("scale", None)
+    assert scans == 1
+    add_version(tmp_path, "scale", 1, onnx_files["scale1"], SCALE_IO)
+    monkeypatch.setattr("service.repository.DISK_SCAN_TTL_S", -1.0)  # every scan is now too old
+    with pytest.raises(ModelNotReady, match="not loaded"):
+        repo.record("scale", None)
+    assert scans == 2

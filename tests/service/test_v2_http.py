@@ -191,6 +191,12 @@ def test_unload_and_load_at_run_time(server: Server) -> None:
     with server.client(**AUTH) as http:
         assert http.post("/v2/repository/models/scale/unload", headers=ADMIN).status_code == 200
         assert http.post("/v2/models/scale/infer", json=body).status_code == 503
+        for path in ("/v2/models/scale/ready", "/v2/models/scale/versions/1/ready"):
+            unloaded = http.get(path)
+            assert unloaded.status_code == 400, unloaded.text  # as for a loading or failed model
+            assert unloaded.json()["ready"] is False
+            assert "not loaded" in unloaded.json()["error"]
+        assert http.get("/v2/models/nope/ready").status_code == 404
         loaded = http.post("/v2/repository/models/scale/load", headers=ADMIN)
         assert loaded.json()["versions"] == {"1": "READY", "2": "READY"}
         assert http.post("/v2/models/scale/infer", json=body).status_code == 200
