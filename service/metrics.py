@@ -105,6 +105,3 @@ class ModelMetrics:
     def add_pending(self, delta: int) -> None:
         """Increments, not a set: during a reload the old and the new runner share these labels."""
         self.metrics.pending.labels(self.model, self.version).inc(delta)
-
-    def set_ready(self, ready: bool, provider: str | None = None) -> None:
-        self.metrics.set_state(self.model, self.version, ready, provider)

@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 import numpy as np
 
@@ -48,10 +47,6 @@ class ServedModel:
     @property
     def provider(self) -> str:
         return self.session.provider
-
-    @property
-    def pending(self) -> int:
-        return self._runner.pending
 
     async def infer(
         self,
@@ -140,6 +135,3 @@ class ServedModel:
         """After the repository stopped handing this version out: let lease holders finish, then stop."""
         await self._idle.wait()
         await self._runner.close()
-
-    def metadata(self) -> dict[str, Any]:
-        return {"ready": True, "provider": self.provider, "providers": self.session.providers}

@@ -11,14 +11,14 @@ from service.errors import InvalidInput
 from service.model import ServedModel
 from service.routing import repository_of
 from service.tasks.forecast import horizon_limit, length_bounds, step_shape
-from service.tasks.pose import input_size
+from service.tasks.pose import IMAGE_TASKS, input_size
 
 router = model_router()
 
 
 def describe(served: ServedModel, versions: list[str]) -> ModelInfo:
     card = served.card
-    images = card.task in ("pose", "sequence_pose")
+    images = card.task in IMAGE_TASKS
     sequences = card.task != "pose"
     low, high = length_bounds(card) if sequences else (None, None)
     try:
