@@ -1,4 +1,5 @@
-"""Request bodies in both V2 encodings, a bounded closed-loop load generator, and latency summaries.
+"""V2 request bodies in both encodings and their answers decoded (the service tests use these too), a bounded
+closed-loop load generator, and latency summaries.
 
 Bodies are encoded once before the clock starts, so the numbers are server + transport time, not client encoding.
 """
@@ -11,7 +12,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import httpx
 import numpy as np
@@ -22,26 +23,39 @@ Encoding = Literal["json", "binary"]
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
 
-@dataclass(frozen=True)
-class EncodedRequest:
+class EncodedRequest(NamedTuple):
     """A ready-to-send V2 infer body with its headers."""
 
     content: bytes
     headers: dict[str, str]
 
 
-def encode(inputs: dict[str, np.ndarray], encoding: Encoding) -> EncodedRequest:
-    """The same inputs as JSON `data` (outputs as JSON) or as binary tensors (outputs binary too)."""
-    items = inputs.items()
-    if encoding == "json":
-        entries = [_entry(name, array) | {"data": array.ravel().tolist()} for name, array in items]
-        return EncodedRequest(json.dumps({"inputs": entries}).encode(), {"Content-Type": "application/json"})
+def json_request(inputs: dict[str, np.ndarray], **fields: Any) -> dict[str, Any]:
+    """A V2 JSON infer request, every input as `data`; `fields` (`id`, `parameters`, `outputs`) go on top."""
+    entries = [_entry(name, array) | {"data": array.ravel().tolist()} for name, array in inputs.items()]
+    return {"inputs": entries, **fields}
+
+
+def binary_request(
+    inputs: dict[str, np.ndarray], outputs: list[dict[str, Any]] | None = None, binary_output: bool = True
+) -> EncodedRequest:
+    """Inputs as binary tensors after the JSON header; `outputs` and `binary_output` choose the answer's form."""
     entries = [
         _entry(name, array) | {"parameters": {"binary_data_size": array.nbytes}} for name, array in inputs.items()
     ]
-    header = json.dumps({"inputs": entries, "parameters": {"binary_data_output": True}}).encode()
+    fields: dict[str, Any] = {"inputs": entries, "parameters": {"binary_data_output": binary_output}}
+    if outputs is not None:
+        fields["outputs"] = outputs
+    header = json.dumps(fields).encode()
     body = b"".join([header, *(np.ascontiguousarray(array).tobytes() for array in inputs.values())])
     return EncodedRequest(body, {HEADER_LENGTH: str(len(header)), "Content-Type": "application/octet-stream"})
+
+
+def encode(inputs: dict[str, np.ndarray], encoding: Encoding) -> EncodedRequest:
+    """The same inputs as JSON `data` (outputs as JSON) or as binary tensors (outputs binary too)."""
+    if encoding == "json":
+        return EncodedRequest(json.dumps(json_request(inputs)).encode(), {"Content-Type": "application/json"})
+    return binary_request(inputs)
 
 
 def _entry(name: str, array: np.ndarray) -> dict[str, Any]:
@@ -63,6 +77,8 @@ def decode(response: httpx.Response) -> dict[str, np.ndarray]:
         else:
             outputs[out["name"]] = np.frombuffer(content[offset : offset + size], dtype=dtype).reshape(out["shape"])
             offset += size
+    if offset != len(content):
+        raise RuntimeError(f"infer answer has {len(content) - offset} bytes the header does not account for")
     return outputs
 
 

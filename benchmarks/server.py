@@ -1,4 +1,4 @@
-"""`python -m service` subprocesses on 127.0.0.1 for the benchmarks and their smoke test."""
+"""`python -m service` subprocesses on 127.0.0.1 for the benchmarks, their smoke test and the service tests."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -30,6 +31,19 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     url: str
     log: Path
+
+    @classmethod
+    def start(cls, repository: Path, log: Path, settings: Mapping[str, str]) -> Self:
+        """Start without waiting; `settings` are lower-case Settings fields (`{"max_batch_size": "1"}`)."""
+        port = free_port()
+        env = {key: value for key, value in os.environ.items() if not key.startswith("POSECAST_")}
+        env.update(POSECAST_REPOSITORY=str(repository.resolve()), POSECAST_HOST=HOST, POSECAST_PORT=str(port))
+        env.update({f"POSECAST_{key.upper()}": value for key, value in settings.items()})
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
+            )
+        return cls(process, f"http://{HOST}:{port}", log)
 
     def wait_ready(self, timeout_s: float = 60.0) -> list[str]:
         """Poll /v2/health/ready; returns the execution providers the server reports."""
@@ -58,16 +72,3 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-def start_server(repository: Path, log: Path, settings: Mapping[str, str]) -> ServerProcess:
-    """Start without waiting; `settings` are lower-case Settings fields (`{"max_batch_size": "1"}`)."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("POSECAST_")}
-    env.update(POSECAST_REPOSITORY=str(repository.resolve()), POSECAST_HOST=HOST, POSECAST_PORT=str(port))
-    env.update({f"POSECAST_{key.upper()}": value for key, value in settings.items()})
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
-    return ServerProcess(process, f"http://{HOST}:{port}", log)

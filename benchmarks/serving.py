@@ -24,7 +24,7 @@ import numpy as np
 
 from benchmarks import report
 from benchmarks.load import Call, LoadResult, async_client, closed_loop, decode, encode, http_call, infer_call
-from benchmarks.server import ROOT, ServerProcess, start_server
+from benchmarks.server import ROOT, ServerProcess
 from benchmarks.workloads import Workload, cached_repository, find_workloads
 from service.repository import open_version
 from service.runtime import OnnxSession
@@ -194,7 +194,7 @@ def servers(repository: Path, runtime: Runtime, plan: Plan, logs: Path) -> Itera
     running: dict[str, ServerProcess] = {}
     try:
         for name, size in sizes.items():
-            running[name] = start_server(repository, logs / f"{name}.log", runtime.server_settings(size))
+            running[name] = ServerProcess.start(repository, logs / f"{name}.log", runtime.server_settings(size))
         yield running
     finally:
         for process in running.values():

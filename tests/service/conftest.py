@@ -6,24 +6,18 @@ torch is imported here only, to build the fixture files; the server processes ne
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from benchmarks.server import ServerProcess
 from modelcard import ModelCard, SequenceLimits, TensorSpec, file_sha256
 
-ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "test-key"
 ADMIN_TOKEN = "admin-secret"
 
@@ -167,19 +161,8 @@ def repository(tmp_path_factory: pytest.TempPathFactory, onnx_files: dict[str, P
     return root
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    """A `python -m service` subprocess on 127.0.0.1; logs go to a file so a full pipe never blocks it."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
+class Server(ServerProcess):
+    """The benchmarks' server process, plus httpx clients for the tests."""
 
     def client(self, **headers: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=20, headers=headers)
@@ -188,51 +171,19 @@ class Server:
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
         return httpx.AsyncClient(base_url=self.url, timeout=20, headers=headers, limits=limits)
 
-    def wait_ready(self, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}:\n{self.logs()}")
-            try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"server not ready within {timeout_s} s:\n{self.logs()}")
 
-    def logs(self) -> str:
-        return self.log.read_text(errors="replace")[-5000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+# CPU only and one thread per session, so test servers behave the same on any machine and share its cores.
+SERVER_SETTINGS = {
+    "providers": "CPUExecutionProvider",
+    "intra_op_threads": "1",
+    "inter_op_threads": "1",
+    "admin_token": ADMIN_TOKEN,
+}
 
 
 def start_server(repository: Path, log: Path, **settings: str) -> Server:
     """Start without waiting for readiness; pass settings as lower-case names (`max_batch_size="8"`)."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("POSECAST_")}
-    env.update(
-        POSECAST_REPOSITORY=str(repository),
-        POSECAST_HOST="127.0.0.1",
-        POSECAST_PORT=str(port),
-        POSECAST_PROVIDERS="CPUExecutionProvider",
-        POSECAST_INTRA_OP_THREADS="1",
-        POSECAST_INTER_OP_THREADS="1",
-        POSECAST_ADMIN_TOKEN=ADMIN_TOKEN,
-    )
-    env.update({f"POSECAST_{key.upper()}": value for key, value in settings.items()})
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
-    return Server(process, f"http://127.0.0.1:{port}", log)
+    return Server.start(repository, log, SERVER_SETTINGS | settings)
 
 
 @pytest.fixture

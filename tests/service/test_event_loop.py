@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
+from benchmarks.load import json_request
 from service.app import create_app
 from service.settings import Settings
-from tests.service.v2client import json_request
 
 
 def on_loop_calls(monkeypatch: pytest.MonkeyPatch, target: str) -> list[bool]:

@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 import uvicorn
 
+from benchmarks.load import json_request
+from benchmarks.server import ROOT
 from service.__main__ import DrainingServer
 from service.app import create_app
 from service.settings import Settings
-from tests.service.conftest import ROOT, Server, start_server
-from tests.service.v2client import json_request
+from tests.service.conftest import Server, start_server
 
 SCALE = json_request({"x": np.ones((1, 4), np.float32)})
 

@@ -10,8 +10,9 @@ import httpx
 import numpy as np
 import pytest
 
+from benchmarks.load import binary_request, decode, json_request
 from tests.service.conftest import ADMIN_TOKEN, API_KEY, Server
-from tests.service.v2client import binary_request, decode, json_request, reference
+from tests.service.v2client import reference
 
 AUTH = {"authorization": f"Bearer {API_KEY}"}
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
