@@ -71,22 +71,24 @@ def test_archives_that_unpack_too_large_are_refused_before_reading() -> None:
 
 def test_jobs_are_bounded_report_progress_and_expire() -> None:
     async def scenario() -> None:
-        jobs = JobManager(max_running=1, ttl_s=0.2)
-        release = asyncio.Event()
+        jobs = JobManager(max_running=1, ttl_s=60)  # far longer than this test: expiry comes from backdating
+        started, release = asyncio.Event(), asyncio.Event()
 
         async def work(job: Job) -> dict[str, Any]:
             job.done = 1
+            started.set()
             await release.wait()
             job.done = 2
             return {"answer": 42}
 
         job = jobs.submit("first", 2, work)
-        await asyncio.sleep(0)
+        await started.wait()
         assert jobs.get(job.id).view()["progress"] == {"done": 1, "total": 2}
         with pytest.raises(Overloaded, match="POSECAST_MAX_JOBS"):
             jobs.submit("second", 1, work)
         release.set()
-        await asyncio.sleep(0.01)
+        assert job.task is not None
+        await job.task
         view = jobs.get(job.id).view()
         assert (view["status"], view["result"], view["progress"]["done"]) == ("succeeded", {"answer": 42}, 2)
 
@@ -94,11 +96,14 @@ def test_jobs_are_bounded_report_progress_and_expire() -> None:
             raise InvalidInput("sequences[3] is wrong")
 
         failed = jobs.submit("third", 1, broken)
-        await asyncio.sleep(0.01)
+        assert failed.task is not None
+        await failed.task
         assert (jobs.get(failed.id).status, jobs.get(failed.id).error) == ("failed", "sequences[3] is wrong")
-        await asyncio.sleep(0.25)
+        assert job.finished is not None
+        job.finished -= 61  # finished longer ago than the TTL
         with pytest.raises(JobNotFound):
             jobs.get(job.id)
+        assert jobs.get(failed.id).status == "failed"  # still within its TTL
         await jobs.close()
 
     asyncio.run(scenario())
