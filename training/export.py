@@ -76,6 +76,7 @@ def export_to_repository(
     inputs = task.test_inputs(test)
     model_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=model_dir, prefix=".export-"))  # hidden: the server skips dot-dirs
+    scratch.chmod(0o755)  # mkdtemp's 0700 would hide the version from a server running as another user
     try:
         onnx_path = export_onnx(model, scratch / MODEL_FILENAME)
         served = onnx_predictor(onnx_path)

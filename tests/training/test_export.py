@@ -31,6 +31,7 @@ def test_export_writes_a_versioned_model_with_a_complete_card(pose_checkpoint: P
     second = export_to_repository(pose_checkpoint, repository)
     assert (first.name, second.name) == ("1", "2")
     assert sorted(p.name for p in first.iterdir()) == ["model.json", "model.onnx"]
+    assert first.stat().st_mode & 0o755 == 0o755, "readable by a server running as another user"
     assert not [p for p in (repository / "tiny_pose").iterdir() if p.name.startswith(".")], "no scratch left"
     card = ModelCard.read(first / "model.json")
     assert card.task == "pose"
