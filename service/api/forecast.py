@@ -31,7 +31,7 @@ from service.api.bodies import (
 )
 from service.api.common import elapsed_ms, model_router, require_task
 from service.api.pose import pose_response, run_pose
-from service.api.schemas import ForecastRequest, ForecastResponse, PoseResponse
+from service.api.schemas import EXAMPLE_SEQUENCE, ForecastRequest, ForecastResponse, PoseResponse
 from service.errors import InvalidInput
 from service.model import ServedModel
 from service.routing import in_thread_if_large, repository_of, settings_of, until_disconnected
@@ -52,7 +52,7 @@ FORECAST_DOC: dict[str, Any] = {
     "responses": errors(400, 401, 404, 413, 415, 503, 504),
     "openapi_extra": request_body(
         ForecastRequest,
-        {"sequence": [[0.0, 1.0, 2.0, 3.0], [0.5, 1.5, 2.5, 3.5], [1.0, 2.0, 3.0, 4.0]], "horizon": 2},
+        {"sequence": EXAMPLE_SEQUENCE, "horizon": 3},
         multipart={"sequence": FILE, "frames": FILES, "horizon": {"type": "integer"}, "frames_as": {"type": "string"}},
     ),
 }

@@ -62,6 +62,7 @@ def test_every_v1_operation_has_summary_body_examples_and_errors(http: httpx.Cli
     ("path", "url"),
     [
         ("/v1/models/{name}/pose", "/v1/models/pose/pose"),
+        ("/v1/models/{name}/forecast", "/v1/models/keypoints/forecast"),
         ("/v1/evaluate/pck", "/v1/evaluate/pck"),
         ("/v1/evaluate/mse", "/v1/evaluate/mse"),
     ],
