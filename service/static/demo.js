@@ -96,12 +96,24 @@ function forecastModelChanged() {
   exampleSequence();
 }
 
+// COCO-17 keypoints of a person standing upright, in pixels of a 128 x 128 frame (as the schema's example).
+const STANDING = [
+  [64, 30], [66, 28], [62, 28], [69, 29], [59, 29], [72, 40], [56, 40], [75, 54], [53, 54],
+  [77, 67], [51, 67], [69, 70], [59, 70], [70, 88], [58, 88], [71, 106], [57, 106],
+];
+
 function exampleSequence() {
   const info = models.get($("forecast-model").value);
   if (!info) return;
   const steps = Math.min(Math.max(info.min_input_length, 12), info.max_input_length || 12);
   const size = info.step_shape.reduce((a, b) => a * b, 1);
+  const isKeypoints = info.step_shape.length === 2 && info.step_shape[0] === STANDING.length;
   const sequence = Array.from({ length: steps }, (_, t) => {
+    if (isKeypoints) {
+      // A person standing in a 128 x 128 frame, stepping right and swinging the arms: something a pose forecaster
+      // has seen in training.
+      return STANDING.map(([x, y], j) => [+(x + 1.5 * t + (j >= 7 && j <= 10 ? 3 * Math.sin(0.6 * t) : 0)).toFixed(2), y]);
+    }
     const flat = Array.from({ length: size }, (_, j) => +(Math.sin(0.4 * t + j) + j * 0.1).toFixed(3));
     return reshape(flat, info.step_shape);
   });
