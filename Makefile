@@ -12,13 +12,21 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# onnxruntime and onnxruntime-gpu share one import name and must never sit side by side: switching runtimes
+# removes the other one first.
+OTHER_RUNTIME := $(if $(filter gpu,$(RUNTIME)),onnxruntime,onnxruntime-gpu)
+
 # Stamp files record which extras the venv holds, so repeated runs skip pip entirely.
 $(VENV)/.serve-$(RUNTIME): pyproject.toml | $(PY)
+	$(PIP) uninstall --quiet --yes $(OTHER_RUNTIME) 2>/dev/null || true
 	$(PIP) install --quiet -e ".[$(RUNTIME)]"
+	rm -f $(if $(filter gpu,$(RUNTIME)),$(VENV)/.serve-cpu $(VENV)/.dev,$(VENV)/.serve-gpu)
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(PY)
+	$(PIP) uninstall --quiet --yes onnxruntime-gpu 2>/dev/null || true
 	$(PIP) install --quiet -e ".[cpu,train,dev]"
+	rm -f $(VENV)/.serve-gpu
 	touch $@
 
 serve: $(VENV)/.serve-$(RUNTIME)
