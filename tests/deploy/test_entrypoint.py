@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.server import free_port
 from tests.deploy._files import (
     DOCKERFILE,
     HEALTHCHECK_SCRIPT,
@@ -28,12 +28,6 @@ from tests.deploy._files import (
 )
 
 DEMO_REPOSITORY = ROOT / "model_repository"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _image_command() -> tuple[list[str], dict[str, str]]:
@@ -64,7 +58,7 @@ def test_image_entrypoint_serves_the_demo_repository(tmp_path: Path) -> None:
     command, image_env_vars = _image_command()
     assert command[:3] == ["python", "-m", "service"]
     assert image_env_vars["POSECAST_REPOSITORY"] == "/app/model_repository"
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("POSECAST_")}
     env |= {key: value for key, value in image_env_vars.items() if key.startswith("POSECAST_")}
     env |= {

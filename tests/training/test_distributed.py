@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
 
+from benchmarks.server import free_port
 from models import create_model
 from training.checkpoint import Checkpoint
 
 REPO = Path(__file__).parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_two_gloo_ranks_train_to_identical_weights(tmp_path: Path) -> None:
@@ -29,7 +23,7 @@ def test_two_gloo_ranks_train_to_identical_weights(tmp_path: Path) -> None:
         "torch.distributed.run",
         "--nproc_per_node=2",
         "--master_addr=127.0.0.1",
-        f"--master_port={_free_port()}",
+        f"--master_port={free_port()}",
         str(REPO / "tests" / "training" / "ddp_worker.py"),
         str(tmp_path),
     ]
