@@ -115,13 +115,13 @@ class ConvLSTMPose(PosecastModel):
         )
         self.head = KeypointHead(self.recurrence.out_channels, config.num_keypoints, config.dropout)
 
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, frames: torch.Tensor, return_heatmaps: bool = False) -> tuple[torch.Tensor, ...]:
         batch, time = frames.shape[:2]
         features = self.backbone(self.normalize(frames.flatten(0, 1)))  # (B*T, C, H/4, W/4)
         # The last layer's final H: the forward direction after the last frame and, when bidirectional, the
         # backward direction after reading the whole sequence back to the first frame.
         _, final_states = self.recurrence(features.unflatten(0, (batch, time)))
-        return self.head(final_states[-1][0])  # (B, C', H/4, W/4)
+        return self.head(final_states[-1][0], return_heatmaps)  # on (B, C', H/4, W/4)
 
     def io_spec(self) -> IOSpec:
         return IOSpec(

@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "fit":
         config = load_config(args.config, args.set)
-        result = fit(config, task_for(_task_of(config.model, config.model_args)), resume=args.resume)
+        result = fit(config, task_for(_task_of(config.model, config.model_args), config.loss), resume=args.resume)
         if args.export and int(os.environ.get("RANK", "0")) == 0:
             print(export_to_repository(result.checkpoint_path, args.export))
     elif args.command == "export":

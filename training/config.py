@@ -46,6 +46,7 @@ class TrainConfig:
     output_dir: str = "runs"  # checkpoints and curves go to <output_dir>/<name>/
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     init_from: str | None = None  # checkpoint whose parameters of matching name and shape start this model
+    loss: dict[str, float] = field(default_factory=dict)  # task loss settings, e.g. pose: heatmap_weight
     description: str = ""  # one line for the model card
 
     @property

@@ -14,8 +14,13 @@ TASKS: dict[str, type[Task]] = {
 }
 
 
-def task_for(card_task: str) -> Task:
+def task_for(card_task: str, loss: dict[str, float] | None = None) -> Task:
+    """The task, with the `[loss]` settings of a config (each task states which ones it takes)."""
     try:
-        return TASKS[card_task]()
+        task = TASKS[card_task]
     except KeyError:
         raise ValueError(f"no training task {card_task!r}; known: {sorted(TASKS)}") from None
+    try:
+        return task(**(loss or {}))
+    except TypeError as error:  # an unknown keyword: name the task and what it was given
+        raise ValueError(f"bad [loss] settings {loss} for the {card_task!r} task: {error}") from None
