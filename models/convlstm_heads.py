@@ -101,7 +101,10 @@ class ConvLSTMPoseConfig:
 class ConvLSTMPose(PosecastModel):
     """Frames (B, T, 3, H, W) -> keypoints (B, K, 2) and confidence (B, K) of the last frame.
 
-    A per-frame CNN feeds a ConvLSTM, so a joint hidden in the last frame can be placed from earlier frames.
+    A per-frame CNN feeds a ConvLSTM, so a joint hidden in the last frame can be placed from earlier frames. The
+    head reads the last frame's own features plus a 1x1 projection of the ConvLSTM's final state: the recurrence
+    adds what the earlier frames know to a single-frame pose model instead of replacing it. The projection starts
+    near zero, so a model initialized from a trained `pose_cnn` (`init_from`) starts as that model.
     """
 
     def __init__(self, config: ConvLSTMPoseConfig) -> None:
@@ -113,15 +116,18 @@ class ConvLSTMPose(PosecastModel):
         self.recurrence = ConvLSTM(
             self.backbone.out_channels, config.hidden_channels, config.kernel_size, grid, config.bidirectional
         )
-        self.head = KeypointHead(self.recurrence.out_channels, config.num_keypoints, config.dropout)
+        self.temporal = nn.Conv2d(self.recurrence.out_channels, self.backbone.out_channels, 1)
+        nn.init.normal_(self.temporal.weight, std=1e-3)
+        nn.init.zeros_(self.temporal.bias)
+        self.head = KeypointHead(self.backbone.out_channels, config.num_keypoints, config.dropout)
 
     def forward(self, frames: torch.Tensor, return_heatmaps: bool = False) -> tuple[torch.Tensor, ...]:
         batch, time = frames.shape[:2]
-        features = self.backbone(self.normalize(frames.flatten(0, 1)))  # (B*T, C, H/4, W/4)
+        features = self.backbone(self.normalize(frames.flatten(0, 1))).unflatten(0, (batch, time))  # (B, T, C, h, w)
         # The last layer's final H: the forward direction after the last frame and, when bidirectional, the
         # backward direction after reading the whole sequence back to the first frame.
-        _, final_states = self.recurrence(features.unflatten(0, (batch, time)))
-        return self.head(final_states[-1][0], return_heatmaps)  # on (B, C', H/4, W/4)
+        _, final_states = self.recurrence(features)
+        return self.head(features[:, -1] + self.temporal(final_states[-1][0]), return_heatmaps)
 
     def io_spec(self) -> IOSpec:
         return IOSpec(

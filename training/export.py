@@ -146,10 +146,14 @@ def tensor_specs(path: Path, kind: str) -> list[TensorSpec]:
 
 
 def environment() -> dict[str, str]:
-    """Library versions and the git commit the export ran from, for the card."""
+    """Library versions and the git commit the export ran from ("-dirty" when the code had changes), for the card."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, timeout=5
+            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"

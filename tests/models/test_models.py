@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import list_models
+from models import create_model, list_models
 from tests.models.conftest import as_tuple, has_time_axis, small_model
 
 
@@ -67,3 +67,23 @@ def test_forecasts_are_causal_in_the_horizon() -> None:
         model.config.horizon = 2
         short = model(frames)
     assert torch.allclose(long[:, :2], short)
+
+
+def test_sequence_pose_model_starts_as_the_single_frame_model_it_is_initialized_from() -> None:
+    """The ConvLSTM only adds to the last frame's features, through a projection that starts near zero."""
+    torch.manual_seed(0)
+    single = create_model("pose_cnn", input_size=(32, 32), widths=[4, 8, 8, 8], num_keypoints=5).eval()
+    with torch.no_grad():
+        single.head.heatmaps.weight.normal_(std=100.0)  # peaky heatmaps, so keypoints depend on the image
+    sequence = create_model("convlstm_pose", input_size=(32, 32), widths=[4, 8, 8, 8], num_keypoints=5).eval()
+    missing, unexpected = sequence.load_state_dict(single.state_dict(), strict=False)
+    assert not unexpected
+    assert all(name.startswith(("recurrence.", "temporal.")) for name in missing)
+    frames = torch.rand(2, 3, 3, 32, 32)
+    sequence_keypoints, _ = sequence(frames)
+    single_keypoints, _ = single(frames[:, -1])
+    assert single_keypoints.std() > 0.05
+    assert torch.allclose(sequence_keypoints, single_keypoints, atol=2e-3)
+    with torch.no_grad():
+        sequence.temporal.weight.normal_(std=0.5)  # once trained, the earlier frames move the answer
+    assert not torch.allclose(sequence(frames)[0], single_keypoints, atol=2e-3)
