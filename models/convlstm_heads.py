@@ -118,7 +118,7 @@ class ConvLSTMPose(PosecastModel):
         )
         self.temporal = nn.Conv2d(self.recurrence.out_channels, self.backbone.out_channels, 1)
         nn.init.normal_(self.temporal.weight, std=1e-3)
-        nn.init.zeros_(self.temporal.bias)
+        nn.init.zeros_(self.temporal.bias)  # type: ignore[arg-type]  # Conv2d has a bias unless bias=False
         self.head = KeypointHead(self.backbone.out_channels, config.num_keypoints, config.dropout)
 
     def forward(self, frames: torch.Tensor, return_heatmaps: bool = False) -> tuple[torch.Tensor, ...]:
