@@ -46,7 +46,7 @@ class Task(ABC):
 
     @abstractmethod
     def loss(self, model: PosecastModel, batch: list[torch.Tensor]) -> torch.Tensor:
-        """Mean squared error of one mini-batch (as the task defines its targets)."""
+        """The training objective of one mini-batch: MSE on the task's targets, plus any terms its [loss] adds."""
 
     @abstractmethod
     def test_inputs(self, test: Arrays) -> list[npt.NDArray[np.float32]]:
