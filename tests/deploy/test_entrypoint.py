@@ -72,8 +72,7 @@ def test_image_entrypoint_serves_the_demo_repository(tmp_path: Path) -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         _wait(f"{base}/v2/health/live", process)
-        ready = _wait(f"{base}/v2/health/ready", process)
-        assert ready.status_code == 200
+        _wait(f"{base}/v2/health/ready", process)  # fails unless it answers 200 in time
         served = {path.name for path in DEMO_REPOSITORY.iterdir() if path.is_dir()}
         index = httpx.post(f"{base}/v2/repository/index", json={}, timeout=5)
         assert index.status_code in (200, 403)  # 403: the repository API is off without an admin token
