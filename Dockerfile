@@ -43,23 +43,34 @@ COPY service/ service/
 COPY modelcard/ modelcard/
 
 # Build stages install into a virtual environment that the runtime stages copy whole: no compiler, pip cache or
-# source tree reaches them.
-FROM source AS build-cpu
+# source tree reaches them. Each installs exactly one lock from requirements/ (make lock), pip and setuptools
+# included, before the source arrives (a code change reuses the dependency layer), then posecast with no
+# dependencies of its own.
+FROM base AS build-cpu
+COPY requirements/serve-cpu.txt /tmp/lock.txt
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install ".[cpu]"
+    && /opt/venv/bin/pip install -r /tmp/lock.txt
+COPY --from=source /src /src
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation /src
 
-FROM source AS build-gpu
-# Keeps the serving image on CUDA 12 / cuDNN 9 (the widest range of host drivers). For CUDA 13 hosts
-# (driver >= 580) build with --build-arg ONNXRUNTIME_GPU="onnxruntime-gpu>=1.27".
-ARG ONNXRUNTIME_GPU="onnxruntime-gpu<1.27"
+FROM base AS build-gpu
+# serve-gpu keeps the serving image on CUDA 12 / cuDNN 9 (the widest range of host drivers). For CUDA 13 hosts
+# (driver >= 580) build with --build-arg GPU_LOCK=serve-gpu-cuda13.
+ARG GPU_LOCK=serve-gpu
+COPY requirements/${GPU_LOCK}.txt /tmp/lock.txt
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install ".[gpu]" "${ONNXRUNTIME_GPU}"
+    && /opt/venv/bin/pip install -r /tmp/lock.txt
+COPY --from=source /src /src
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation /src
 
-FROM source AS build-train
-# Training takes whatever CUDA build PyPI's torch==2.13.0 wheel is (CUDA 13) and lets onnxruntime-gpu resolve to
-# the same CUDA major, so one set of NVIDIA wheels serves both.
+FROM base AS build-train
+# PyPI's CUDA build of torch (CUDA 13) with onnxruntime-gpu on the same CUDA major, so one set of NVIDIA wheels
+# serves both (requirements/train-gpu.txt).
+COPY requirements/train-gpu.txt /tmp/lock.txt
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install ".[gpu,train]"
+    && /opt/venv/bin/pip install -r /tmp/lock.txt
+COPY --from=source /src /src
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation /src
 
 # Everything the two serving images share: the account, the health check, the demo repository, the settings.
 # Configuration is only ever POSECAST_* environment variables; these are the container's defaults.

@@ -6,26 +6,36 @@ PIP := $(PY) -m pip
 # The runtime extra: `make serve RUNTIME=gpu` installs onnxruntime-gpu instead of onnxruntime.
 RUNTIME ?= cpu
 
-.PHONY: serve test system-deps lint typecheck pytest models clean
+.PHONY: serve test system-deps lint typecheck pytest models lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+
+# Every install goes through a lock in requirements/ (scripts/lock.py): exactly its pinned versions, pip and the
+# build backend included, then posecast itself with no dependencies of its own. The dev lock pins the CPU build of
+# torch (torch==X+cpu): pip finds it in a local wheel cache (CI) or in PyTorch's CPU index, given as
+# `make test TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
+TORCH_INDEX ?=
+define install_lock
+	$(PIP) install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements/$(1).txt
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check
+endef
 
 # onnxruntime and onnxruntime-gpu share one import name and must never sit side by side: switching runtimes
 # removes the other one first.
 OTHER_RUNTIME := $(if $(filter gpu,$(RUNTIME)),onnxruntime,onnxruntime-gpu)
 
 # Stamp files record which extras the venv holds, so repeated runs skip pip entirely.
-$(VENV)/.serve-$(RUNTIME): pyproject.toml | $(PY)
+$(VENV)/.serve-$(RUNTIME): pyproject.toml requirements/serve-$(RUNTIME).txt | $(PY)
 	$(PIP) uninstall --quiet --yes $(OTHER_RUNTIME) 2>/dev/null || true
-	$(PIP) install --quiet -e ".[$(RUNTIME)]"
+	$(call install_lock,serve-$(RUNTIME))
 	rm -f $(if $(filter gpu,$(RUNTIME)),$(VENV)/.serve-cpu $(VENV)/.dev,$(VENV)/.serve-gpu)
 	touch $@
 
-$(VENV)/.dev: pyproject.toml | $(PY)
+$(VENV)/.dev: pyproject.toml requirements/dev.txt | $(PY)
 	$(PIP) uninstall --quiet --yes onnxruntime-gpu 2>/dev/null || true
-	$(PIP) install --quiet -e ".[cpu,train,dev]"
+	$(call install_lock,dev)
 	rm -f $(VENV)/.serve-gpu
 	touch $@
 
@@ -57,6 +67,11 @@ models: $(VENV)/.dev
 	done
 	rm -rf model_repository && mv model_repository.new model_repository
 	$(PY) -m training evaluate --model model_repository/*/1
+
+# Re-resolves every lock against today's releases (pip-tools): run it to upgrade on purpose or after editing the
+# dependencies in pyproject.toml (KEEP=1 keeps the current pins where they still fit), then commit the diff.
+lock: $(VENV)/.dev
+	$(PY) scripts/lock.py $(if $(KEEP),--keep) $(if $(TORCH_INDEX),--torch-index $(TORCH_INDEX))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,4 +1,4 @@
-"""The Dockerfile: hadolint, named targets, non-root, readiness health check, exec form, no torch."""
+"""The Dockerfile: hadolint, named targets, non-root, readiness health check, exec form, locked installs, no torch."""
 
 from __future__ import annotations
 
@@ -168,22 +168,55 @@ def test_serving_targets_environment(dockerfile, target: str) -> None:
     assert env.get("POSECAST_REPOSITORY", "").startswith("/"), "the demo repository path must be absolute"
 
 
+def _installed_locks(stages: dict[str, Stage], target: str) -> list[str]:
+    """The lock files that the target's build stages copy in, with each stage's ARG defaults expanded."""
+    locks = []
+    for name in _closure(stages, target):
+        stage_args = {}
+        for instruction in stages[name].instructions:
+            if instruction.keyword == "ARG":
+                key, _, value = instruction.args.partition("=")
+                stage_args[key.strip()] = value.strip().strip('"')
+            elif instruction.keyword == "COPY" and "requirements/" in instruction.args:
+                locks.append(expand(instruction.args.split()[-2], stage_args))
+    return locks
+
+
+@pytest.mark.parametrize(
+    ("target", "lock"),
+    [("runtime-gpu", "requirements/serve-gpu.txt"), ("runtime-cpu", "requirements/serve-cpu.txt"),
+     ("train", "requirements/train-gpu.txt")],
+)  # fmt: skip
+def test_every_image_installs_exactly_one_lock(dockerfile, target: str, lock: str) -> None:
+    """Dependencies come only from the lock (-r); the project itself is installed with --no-deps."""
+    _, stages, _ = dockerfile
+    assert _installed_locks(stages, target) == [lock]
+    assert (ROOT / lock).is_file()
+    runs = [i.args for n in _closure(stages, target) for i in stages[n].instructions if i.keyword == "RUN"]
+    installs = [part for run in runs for part in run.split("&&") if "pip install" in part]
+    assert installs, target
+    for command in installs:
+        assert " -r " in command or "--no-deps" in command, f"{target}: unlocked install: {command.strip()}"
+
+
 @pytest.mark.parametrize("target", SERVING_TARGETS)
 def test_no_torch_in_serving_images(dockerfile, target: str) -> None:
     _, stages, _ = dockerfile
-    for name in _closure(stages, target):
-        for instruction in stages[name].instructions:
-            if instruction.keyword in {"RUN", "ENV", "ARG"}:
-                text = instruction.args.lower()
-                assert "torch" not in text, f"{target} <- {name}: {instruction.args}"
-                assert not re.search(r"\.\[[^\]]*\btrain\b", text), f"{target} <- {name}: train extra"
+    for lock in _installed_locks(stages, target):
+        assert not re.search(r"^torch==", (ROOT / lock).read_text(encoding="utf-8"), re.MULTILINE), lock
 
 
-def test_train_image_installs_the_train_extra(dockerfile) -> None:
-    """The control for the test above: the same search does find the train extra where it belongs."""
+def test_train_image_installs_torch(dockerfile) -> None:
+    """The control for the test above: the same search does find torch where it belongs, as PyPI's CUDA build."""
     _, stages, _ = dockerfile
-    runs = [i.args for n in _closure(stages, "train") for i in stages[n].instructions if i.keyword == "RUN"]
-    assert any(re.search(r"\.\[[^\]]*\btrain\b", run) for run in runs)
+    (lock,) = _installed_locks(stages, "train")
+    assert re.search(r"^torch==[\d.]+\s", (ROOT / lock).read_text(encoding="utf-8"), re.MULTILINE)
+
+
+def test_the_cuda13_build_arg_names_a_lock() -> None:
+    """docs/deployment.md's --build-arg GPU_LOCK=serve-gpu-cuda13 must name a real lock."""
+    assert "GPU_LOCK=serve-gpu-cuda13" in (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    assert (ROOT / "requirements" / "serve-gpu-cuda13.txt").is_file()
 
 
 class _Ready(http.server.BaseHTTPRequestHandler):
