@@ -42,6 +42,10 @@ class CocoDetections:
     scores: FloatArray  # (M,)
 
 
+# No image is ten million pixels wide; values past this only overflow areas and distances into inf and NaN.
+MAX_PIXEL_VALUE = 1e7
+
+
 def _field(record: Any, key: str, where: str) -> Any:
     if not isinstance(record, Mapping):
         raise ValueError(f"{where} must be a JSON object, got {type(record).__name__}")
@@ -69,11 +73,14 @@ def _number(value: Any, where: str) -> float:
 
 
 def _numbers(value: Any, count: int, where: str, layout: str) -> FloatArray:
-    """A flat list of exactly `count` finite numbers."""
+    """A flat list of exactly `count` finite pixel values."""
     array = as_float_array(where, _list(value, where), layout, ndim=1)
     if array.size != count:
         raise ValueError(f"{where} has {array.size} values, expected {count} ({layout})")
     require_finite(where, array)
+    largest = float(np.abs(array).max()) if array.size else 0.0
+    if largest > MAX_PIXEL_VALUE:
+        raise ValueError(f"{where} holds {largest:.3g}; COCO values are pixels, at most {MAX_PIXEL_VALUE:.0e}")
     return array
 
 

@@ -7,6 +7,7 @@ the training loss of an MSE-trained model on the same data.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,9 +78,13 @@ def regression_metrics(predictions: npt.ArrayLike, targets: npt.ArrayLike) -> Re
     require_finite("predictions", pred)
     require_finite("targets", target)
 
-    error = (pred - target).reshape(pred.shape[0], pred.shape[1], -1)  # (N, H, F)
-    squared, absolute = np.square(error), np.abs(error)
-    mse = float(squared.mean())
+    with np.errstate(over="ignore"):
+        error = (pred - target).reshape(pred.shape[0], pred.shape[1], -1)  # (N, H, F)
+        squared, absolute = np.square(error), np.abs(error)
+        mse = float(squared.mean())
+    if not math.isfinite(mse):
+        largest = float(max(np.abs(pred).max(), np.abs(target).max()))
+        raise ValueError(f"the squared errors overflow float64 (values up to {largest:.3g}); rescale the arrays")
     return RegressionResult(
         mse=mse,
         rmse=float(np.sqrt(mse)),

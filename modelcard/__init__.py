@@ -29,6 +29,9 @@ class TensorSpec(BaseModel):
     datatype: Datatype
     shape: list[int] = Field(description="Dimensions; -1 marks a dynamic axis (the batch axis is always dynamic).")
     description: str = ""
+    allow_non_finite: bool = Field(
+        False, description="NaN and infinity are meaningful values here; otherwise the server refuses them (4xx)."
+    )
 
 
 class Preprocessing(BaseModel):

@@ -62,6 +62,13 @@ class PayloadTooLarge(ServiceError):
     outcome = "invalid"
 
 
+class NonFiniteOutput(ServiceError):
+    """The model answered NaN or infinity for this input (e.g. values far outside its training range)."""
+
+    status_code = 422
+    outcome = "invalid"
+
+
 class UnsupportedMediaType(ServiceError):
     """A body whose Content-Type the endpoint does not take; the message lists the ones it does."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -42,6 +43,13 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running when the shutdown grace period ends, and would answer 500.
+            # The server is going away, not failing: answer 503 so that clients retry on another replica.
+            if started:
+                raise
+            headers = {"Retry-After": "1", "Connection": "close"}
+            await error_response(503, "the server is shutting down; retry", headers)(scope, receive, send_with_id)
         except Exception:
             logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if started:

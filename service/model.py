@@ -9,10 +9,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from modelcard import ModelCard
+from modelcard import ModelCard, TensorSpec
 from service import tensors
 from service.batching import BatchingRunner
-from service.errors import ClientDisconnected, InvalidInput, ServiceError
+from service.errors import ClientDisconnected, InvalidInput, NonFiniteOutput, ServiceError
 from service.metrics import ModelMetrics
 from service.runtime import OnnxSession
 from service.settings import Settings
@@ -31,6 +31,7 @@ class ServedModel:
         self._metrics = metrics
         self._timeout_s = settings.request_timeout_s
         self._dtypes = {spec.name: tensors.numpy_dtype(spec.datatype) for spec in card.inputs}
+        self._output_specs = {spec.name: spec for spec in card.outputs}
         self._runner = BatchingRunner(
             session.run,
             label=f"{self.name}-{self.version}",
@@ -62,6 +63,12 @@ class ServedModel:
             raise InvalidInput("batch size (axis 0) must be at least 1")
         budget = self._timeout_s if timeout_s is None else min(timeout_s, self._timeout_s)
         results = await self._runner.infer(dict(inputs), budget)
+        for name in names:
+            if not self._finite_or_allowed(self._output_specs[name], results[name]):
+                raise NonFiniteOutput(
+                    f"model '{self.name}' answered NaN or infinity in output '{name}' for this input: its values are "
+                    "probably far outside the range the model was trained on"
+                )
         return {name: results[name] for name in names}
 
     def validate(self, inputs: Mapping[str, np.ndarray]) -> int:
@@ -87,10 +94,20 @@ class ServedModel:
                         f"input '{spec.name}' has {length} time steps; the model takes "
                         f"{limits.min_input_length} to {upper if upper is not None else 'any number of'}"
                     )
+            if not self._finite_or_allowed(spec, array):
+                raise InvalidInput(
+                    f"input '{spec.name}' holds NaN or infinity (numbers beyond the range of {spec.datatype} become "
+                    "infinity); the model takes finite numbers"
+                )
             batches.add(array.shape[0])
         if len(batches) != 1:
             raise InvalidInput(f"inputs disagree on the batch size (axis 0): {sorted(batches)}")
         return batches.pop()
+
+    @staticmethod
+    def _finite_or_allowed(spec: TensorSpec, array: np.ndarray) -> bool:
+        """JSON has no NaN: a non-finite number in or out is an error unless the card says it means something."""
+        return spec.allow_non_finite or array.dtype.kind != "f" or bool(np.isfinite(array).all())
 
     def _select(self, outputs: Sequence[str] | None) -> list[str]:
         known = [spec.name for spec in self.card.outputs]

@@ -6,6 +6,7 @@ Pure functions over bytes, numpy and model cards: no FastAPI, so they are tested
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from service import tensors
 from service.errors import InvalidInput
 
 Parameters = dict[str, bool | int | float | str]
+BYTE_COUNT = re.compile(r"[0-9]{1,18}")  # ASCII only (str.isdigit takes other scripts), and far below int's limit
 
 
 class RequestInput(BaseModel):
@@ -68,8 +70,9 @@ def parse_header_length(value: str | None) -> int | None:
     """`Inference-Header-Content-Length`: None without the extension, 0 for a raw binary request."""
     if value is None:
         return None
-    if not value.strip().isdigit():
-        raise InvalidInput(f"Inference-Header-Content-Length must be a non-negative integer, got '{value}'")
+    if not BYTE_COUNT.fullmatch(value.strip()):
+        shown = value if len(value) <= 40 else f"{value[:40]}... ({len(value)} characters)"
+        raise InvalidInput(f"Inference-Header-Content-Length must be a byte count (ASCII digits), got '{shown}'")
     return int(value)
 
 

@@ -123,12 +123,15 @@ async def repository_index(request: Request) -> list[dict[str, str]]:
 
 
 @repository_api.post("/models/{name}/load")
-async def repository_load(request: Request, name: str) -> dict[str, Any]:
-    records = await repository_of(request).load(name)
-    failed = {str(v): r.reason for v, r in records.items() if r.state != READY}
-    if not records or len(failed) == len(records):
-        raise InvalidInput(f"failed to load '{name}': {failed or 'no versions'}")
-    return {"name": name, "versions": {str(v): r.state for v, r in records.items()}, "failed": failed}
+async def repository_load(request: Request, name: str) -> Response:
+    """200 when every version loaded; 400 (Triton's answer to a failed load) naming each version that did not,
+    with the state each version serves in now (a failed reload keeps serving the previous copy)."""
+    records, failures = await repository_of(request).load(name)
+    failed = {str(version): reason for version, reason in failures.items()}
+    body: dict[str, Any] = {"name": name, "versions": {str(v): r.state for v, r in records.items()}, "failed": failed}
+    if not records or failed:
+        return JSONResponse({"error": f"failed to load '{name}': {failed or 'no versions'}", **body}, 400)
+    return JSONResponse(body)
 
 
 @repository_api.post("/models/{name}/unload")

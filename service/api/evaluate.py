@@ -6,7 +6,6 @@ Every number comes from `evaluation` (via `service.tasks.evaluate`), the code th
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from functools import partial
 from typing import Annotated, Any
@@ -40,9 +39,9 @@ from service.errors import InvalidInput, PayloadTooLarge
 from service.jobs import Job, JobManager
 from service.repository import ModelRepository
 from service.routing import repository_of, settings_of
-from service.security import require_api_key
+from service.security import key_owner, require_api_key
 from service.tasks import evaluate as metrics
-from service.tasks.arrays import parse_array
+from service.tasks.arrays import load_json, parse_array
 from service.tasks.evalsets import PoseSet, SequenceSet, SetLimits, read_pose_set, read_sequence_set
 
 router = APIRouter(prefix="/v1", tags=["evaluation"], dependencies=[Depends(require_api_key)])
@@ -88,7 +87,7 @@ async def pck(request: Request) -> dict[str, Any]:
         options["thresholds"] = _numbers(form.fields["thresholds"], "thresholds")
     if "normalizer" in form.fields:
         options["normalizer"] = form.fields["normalizer"]
-    documents = [_json(form.files[key][0], key) for key in ("annotations", "results")]
+    documents = [load_json(form.files[key][0], f"`{key}`") for key in ("annotations", "results")]
     return await asyncio.to_thread(metrics.pck_coco, *documents, **options)
 
 
@@ -142,9 +141,8 @@ async def evaluate_model(
     if labelled.count <= settings.eval_sync_max_samples:
         return await run(started, None)
     jobs: JobManager = request.app.state.jobs
-    job = jobs.submit(
-        f"evaluate {name} version {served.version}", labelled.count, lambda job: run(time.perf_counter(), job)
-    )
+    description = f"evaluate {name} version {served.version}"
+    job = jobs.submit(description, labelled.count, key_owner(request), lambda job: run(time.perf_counter(), job))
     accepted = JobAccepted(job_id=job.id, status_url=f"/v1/jobs/{job.id}", total=job.total)
     return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": accepted.status_url})
 
@@ -157,7 +155,7 @@ async def evaluate_model(
 )
 async def job_status(request: Request, job_id: str) -> dict[str, Any]:
     jobs: JobManager = request.app.state.jobs
-    return jobs.get(job_id).view()
+    return jobs.get(job_id, key_owner(request)).view()
 
 
 async def _run(
@@ -207,10 +205,3 @@ def _numbers(text: str, label: str) -> list[float]:
         return [float(item) for item in text.replace(" ", "").split(",") if item]
     except ValueError:
         raise InvalidInput(f"{label} must be a comma-separated list of numbers, got {text!r}") from None
-
-
-def _json(data: bytes, label: str) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise InvalidInput(f"`{label}` is not JSON: {exc}") from None

@@ -1,9 +1,14 @@
-"""Client arrays in: nested JSON lists and .npy/.npz files, checked with messages that say what was expected."""
+"""Client data in: nested JSON lists, JSON documents and .npy/.npz files, checked with messages that say what was
+expected, before any of it is allocated at the size it claims."""
 
 from __future__ import annotations
 
 import io
+import json
+import lzma
+import math
 import zipfile
+import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,10 +16,14 @@ import numpy as np
 import numpy.typing as npt
 
 import evaluation.arrays
-from service.errors import InvalidInput
+from service.errors import InvalidInput, PayloadTooLarge
 
 FloatArray = npt.NDArray[np.float64]
 T = TypeVar("T")
+ZIP_MAGIC = b"PK\x03\x04"
+NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+# What a damaged or lying archive raises while it is read: bad CRCs, truncated streams, sizes that do not add up.
+ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, lzma.LZMAError)
 
 
 def checked(compute: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -29,27 +38,65 @@ def parse_array(value: Any, label: str, layout: str) -> FloatArray:
     """A rectangular nested list of numbers (null -> NaN) -> float64 array."""
     try:
         array = np.asarray(value, dtype=np.float64)
+    except OverflowError:  # an integer literal past float64's range, e.g. 1 followed by 400 zeros
+        raise InvalidInput(f"{label} holds a number too large for float64") from None
     except (ValueError, TypeError):
         raise InvalidInput(f"{label} must be a rectangular nested list of numbers {layout}") from None
     return array
 
 
-def load_npy(data: bytes, label: str) -> FloatArray:
-    """A .npy file's bytes -> float64 array; pickled objects are refused."""
+def load_json(data: bytes, label: str) -> Any:
+    """A client's JSON document; nesting too deep for the parser is a 400 like any other malformed JSON."""
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidInput(f"{label} is not valid JSON: {reason}") from None
+
+
+def load_npy(data: bytes, label: str) -> FloatArray:
+    """A .npy file's bytes -> float64 array. The header must describe exactly the bytes that follow it, so a
+    few bytes claiming a terabyte shape are refused before anything is allocated; pickled objects are refused."""
+    if data.startswith(ZIP_MAGIC):
+        raise InvalidInput(f"{label} is an .npz or zip archive; send one array as a .npy file")
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = NPY_HEADER_READERS.get(version)
+        if read_header is None:
+            raise ValueError(f"unsupported .npy format version {version}")
+        shape, _, dtype = read_header(stream)
     except (ValueError, OSError, EOFError) as exc:
         raise InvalidInput(f"{label} is not a readable .npy array: {exc}") from None
-    return _numeric(array, label)
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise InvalidInput(f"{label} must hold numbers, got dtype {dtype}")
+    declared, present = math.prod(shape) * dtype.itemsize, len(data) - stream.tell()
+    if declared != present:
+        raise InvalidInput(
+            f"{label}: the .npy header declares shape {list(shape)} of {dtype} ({declared} bytes) but {present} "
+            "bytes follow it"
+        )
+    return _numeric(np.load(io.BytesIO(data), allow_pickle=False), label)
 
 
-def load_npz(data: bytes, label: str) -> dict[str, FloatArray]:
-    """A .npz file's bytes -> its arrays as float64; pickled objects are refused."""
+def load_npz(data: bytes, label: str, max_unpacked_bytes: int) -> dict[str, FloatArray]:
+    """A .npz file's bytes -> its arrays as float64, each member checked like a .npy upload. The members'
+    declared sizes count against `max_unpacked_bytes` before anything is decompressed."""
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            return {key: _numeric(archive[key], f"{label}[{key!r}]") for key in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [info for info in archive.infolist() if not info.is_dir()]
+            if sum(info.file_size for info in members) > max_unpacked_bytes:
+                raise PayloadTooLarge(
+                    f"{label} unpacks to more than {max_unpacked_bytes} bytes (POSECAST_MAX_EVAL_UNPACKED_BYTES)"
+                )
+            # zipfile stops each member at its declared file_size, so the sum above bounds what is read.
+            files = {info.filename: archive.read(info) for info in members}
+    except ARCHIVE_ERRORS as exc:
         raise InvalidInput(f"{label} is not a readable .npz file: {exc}") from None
+    return {
+        name.removesuffix(".npy"): load_npy(content, f"{label}[{name.removesuffix('.npy')!r}]")
+        for name, content in files.items()
+    }
 
 
 def _numeric(array: npt.NDArray[Any], label: str) -> FloatArray:

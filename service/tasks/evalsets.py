@@ -9,7 +9,6 @@ Sequences: an .npz with `sequences` (N, T, *step) and `targets` (N, H, *step).
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 import zipfile
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from PIL import Image
 from evaluation.coco import CocoGroundTruth, read_coco_ground_truth
 from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS, CROP_MARGIN, crop_person, grow_box
 from service.errors import InvalidInput, PayloadTooLarge
-from service.tasks.arrays import load_npz, require_finite, require_shape
+from service.tasks.arrays import ARCHIVE_ERRORS, load_json, load_npz, require_finite, require_shape
 from service.tasks.images import decode_image, pad_fill
 
 
@@ -67,7 +66,7 @@ class Crops:
 
 
 def read_sequence_set(data: bytes, limits: SetLimits) -> SequenceSet:
-    arrays = load_npz(data, "dataset")
+    arrays = load_npz(data, "dataset", limits.max_unpacked_bytes)
     missing = {"sequences", "targets"} - arrays.keys()
     if missing:
         raise InvalidInput(f"the .npz needs arrays 'sequences' and 'targets'; it lacks {sorted(missing)}")
@@ -86,10 +85,10 @@ def read_pose_set(data: bytes, limits: SetLimits) -> PoseSet:
     documents = [name for name in files if name.lower().endswith(".json")]
     if len(documents) != 1:
         raise InvalidInput(f"the archive must hold exactly one COCO keypoints .json file, found {documents}")
+    annotations = load_json(files[documents[0]], documents[0])
     try:
-        annotations = json.loads(files[documents[0]])
         truth = read_coco_ground_truth(annotations)
-    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+    except ValueError as exc:
         raise InvalidInput(f"{documents[0]}: {exc}") from None
     keep = ~truth.iscrowd & (truth.visibility > 0).any(axis=1) & (truth.boxes[:, 2:] > 0).all(axis=1)
     rows = np.flatnonzero(keep)
@@ -146,14 +145,14 @@ def _unpack(data: bytes, limits: SetLimits) -> dict[str, bytes]:
     too_large = PayloadTooLarge(
         f"the archive unpacks to more than {limits.max_unpacked_bytes} bytes (POSECAST_MAX_EVAL_UNPACKED_BYTES)"
     )
-    if zipfile.is_zipfile(io.BytesIO(data)):
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = [info for info in archive.infolist() if not info.is_dir()]
-            if sum(info.file_size for info in members) > limits.max_unpacked_bytes:
-                raise too_large
-            # zipfile stops each member at its header's file_size, so the sum above bounds what is read.
-            return {info.filename: archive.read(info) for info in members}
     try:
+        if zipfile.is_zipfile(io.BytesIO(data)):
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = [info for info in archive.infolist() if not info.is_dir()]
+                if sum(info.file_size for info in members) > limits.max_unpacked_bytes:
+                    raise too_large
+                # zipfile stops each member at its header's file_size, so the sum above bounds what is read.
+                return {info.filename: archive.read(info) for info in members}
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             entries = [entry for entry in archive.getmembers() if entry.isfile()]
             if sum(entry.size for entry in entries) > limits.max_unpacked_bytes:
@@ -161,6 +160,8 @@ def _unpack(data: bytes, limits: SetLimits) -> dict[str, bytes]:
             return {entry.name: _read_member(archive, entry) for entry in entries}
     except tarfile.TarError:
         raise InvalidInput("the dataset must be a zip or tar archive (COCO JSON + images) or an .npz") from None
+    except ARCHIVE_ERRORS as exc:
+        raise InvalidInput(f"the dataset archive is damaged or truncated: {exc}") from None
 
 
 def _read_member(archive: tarfile.TarFile, entry: tarfile.TarInfo) -> bytes:

@@ -1,0 +1,199 @@
+"""Hostile and careless input against a real server: a clear 4xx (or 503) with a JSON body, never a 500, and the
+server keeps serving. Each case reproduces a hole found by trying to break the service."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import struct
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.service.conftest import Server
+
+DEEP_JSON = b"[" * 200_000 + b"]" * 200_000
+ZEROS = json.dumps({"inputs": [{"name": "history", "shape": [1, 4, 3], "datatype": "FP32", "data": [0.0] * 12}]})
+
+
+@pytest.fixture(scope="module")
+def http(task_server: Server) -> Iterator[httpx.Client]:
+    with task_server.client() as client:
+        yield client
+
+
+def strict_json(response: httpx.Response) -> Any:
+    """The body as JSON that any parser takes: no bare NaN or Infinity."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"invalid JSON constant {constant} in {response.text[:200]}")
+
+    return json.loads(response.text, parse_constant=refuse)
+
+
+def assert_refused(response: httpx.Response, status: int, *words: str) -> None:
+    assert response.status_code == status, response.text[:500]
+    error = strict_json(response)["error"]
+    for word in words:
+        assert word in error, error
+
+
+@pytest.fixture(autouse=True)
+def still_serving(http: httpx.Client) -> Iterator[None]:
+    """After every case, the server still answers a plain request."""
+    yield
+    assert http.post("/v2/models/series/infer", content=ZEROS).status_code == 200
+
+
+def npy(shape: tuple[int, ...], payload: bytes) -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return b"\x93NUMPY\x01\x00" + header.getvalue()[8:] + payload
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_a_header_length_with_thousands_of_digits(http: httpx.Client) -> None:
+    headers = {"Inference-Header-Content-Length": "9" * 5000}
+    response = http.post("/v2/models/series/infer", content=ZEROS, headers=headers)
+    assert_refused(response, 400, "Inference-Header-Content-Length", "5000 characters")
+
+
+def test_version_segments_take_ascii_digits_only(http: httpx.Client) -> None:
+    assert_refused(http.get("/v2/models/series/versions/\u0661"), 404, "no version")  # Arabic-Indic one
+    assert_refused(http.get("/v2/models/series/versions/" + "1" * 5000), 404, "no version")
+    assert http.get("/v2/models/series/versions/1").status_code == 200
+
+
+def test_a_number_past_float64(http: httpx.Client) -> None:
+    body = b'{"sequence": [[1' + b"0" * 400 + b', 2, 3], [1, 2, 3]], "horizon": 1}'
+    response = http.post("/v1/models/series/forecast", content=body, headers={"Content-Type": "application/json"})
+    assert_refused(response, 400, "too large for float64")
+
+
+def test_an_npy_header_claiming_a_terabyte(http: httpx.Client) -> None:
+    files = {"sequence": ("walk.npy", npy((10**11, 17, 2), b"\0" * 64))}
+    assert_refused(http.post("/v1/models/keypoints/forecast", files=files), 400, "declares shape", "64 bytes")
+
+
+def test_a_zip_posted_as_a_sequence(http: httpx.Client) -> None:
+    files = {"sequence": ("walk.npy", zipped({"walk.npy": npy((2, 3), b"\0" * 24)}))}
+    assert_refused(http.post("/v1/models/series/forecast", files=files), 400, "send one array as a .npy")
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e39"])
+def test_v2_refuses_non_finite_inputs(http: httpx.Client, value: str) -> None:
+    body = '{"inputs": [{"name": "history", "shape": [1, 4, 3], "datatype": "FP32", "data": [%s%s]}]}'
+    response = http.post("/v2/models/series/infer", content=body % (value, ", 0" * 11))
+    assert_refused(response, 400, "NaN or infinity")
+
+
+def test_a_forecast_that_overflows_is_refused_not_null(http: httpx.Client) -> None:
+    """Finite inputs near float32's limit overflow inside the model: 422 instead of a 200 full of nulls."""
+    body = {"sequence": [[3e38, 3e38, 3e38]] * 4, "horizon": 1}
+    assert_refused(http.post("/v1/models/series/forecast", json=body), 422, "NaN or infinity")
+    v2 = {"inputs": [{"name": "history", "shape": [1, 4, 3], "datatype": "FP32", "data": [3e38] * 12}]}
+    assert_refused(http.post("/v2/models/series/infer", json=v2), 422, "NaN or infinity")
+
+
+def test_mse_of_values_whose_squares_overflow(http: httpx.Client) -> None:
+    body = {"predictions": [[1e308, -1e308]], "targets": [[-1e308, 1e308]]}
+    assert_refused(http.post("/v1/evaluate/mse", json=body), 400, "overflow")
+
+
+def test_coco_json_nested_200000_deep(http: httpx.Client) -> None:
+    files = {"annotations": ("a.json", DEEP_JSON), "results": ("r.json", b"[]")}
+    assert_refused(http.post("/v1/evaluate/pck", files=files), 400, "nested too deeply")
+    dataset = zipped({"person_keypoints.json": DEEP_JSON})
+    response = http.post("/v1/models/pose/evaluate", files={"dataset": ("set.zip", dataset)})
+    assert_refused(response, 400, "nested too deeply")
+
+
+def test_a_coco_box_of_1e308(http: httpx.Client) -> None:
+    person = {"id": 1, "image_id": 1, "category_id": 1, "keypoints": [5, 5, 2] * 17, "bbox": [0, 0, 1e308, 1e308]}
+    annotations = {
+        "images": [{"id": 1, "file_name": "a.png"}],
+        "annotations": [person],
+        "categories": [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)]}],
+    }
+    results = [{"image_id": 1, "category_id": 1, "keypoints": [5, 5, 1] * 17, "score": 1.0}]
+    files = {"annotations": ("a.json", json.dumps(annotations)), "results": ("r.json", json.dumps(results))}
+    assert_refused(http.post("/v1/evaluate/pck", files=files), 400, "bbox", "pixels")
+
+
+def _damaged_zip(field: int, change: Callable[[int], int]) -> bytes:
+    """A deflated member with one 32-bit field of its central directory entry (offset `field`; the local header
+    holds the same field two bytes earlier) rewritten: the CRC (16) or the uncompressed size (24)."""
+    data = bytearray(zipped({"person_keypoints.json": json.dumps({"images": [{"id": 1}] * 50}).encode()}))
+    for header, offset in ((b"PK\x01\x02", field), (b"PK\x03\x04", field - 2)):
+        position = data.find(header) + offset
+        (value,) = struct.unpack_from("<I", data, position)
+        struct.pack_into("<I", data, position, change(value))
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("field", "change", "words"),
+    [
+        (16, lambda crc: crc ^ 0x5A5A, "damaged or truncated"),
+        (24, lambda size: size // 2, "damaged or truncated"),
+        (24, lambda size: size * 2, "annotation file is missing"),  # overstated: the data is intact
+    ],
+    ids=["bad CRC", "size understated", "size overstated"],
+)
+def test_evaluation_zips_that_lie(http: httpx.Client, field: int, change: Callable[[int], int], words: str) -> None:
+    response = http.post("/v1/models/pose/evaluate", files={"dataset": ("set.zip", _damaged_zip(field, change))})
+    assert_refused(response, 400, words)
+
+
+def test_a_truncated_tar_gz(http: httpx.Client) -> None:
+    buffer = io.BytesIO()
+    payload = np.random.default_rng(0).bytes(50_000)
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("set/person_keypoints.json")
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    truncated = buffer.getvalue()[:20_000]
+    response = http.post("/v1/models/pose/evaluate", files={"dataset": ("set.tar.gz", truncated)})
+    assert_refused(response, 400, "damaged or truncated")
+
+
+def _resident_mib(server: Server) -> float:
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+
+
+def test_an_npz_member_counts_against_the_unpacked_limit(http: httpx.Client, task_server: Server) -> None:
+    """320 MB of zeros in a ~300 KB upload: refused from the members' declared sizes, before decompressing."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("sequences.npy", "w", force_zip64=True) as member:
+            member.write(npy((80_000_000,), b""))
+            for _ in range(320):
+                member.write(bytes(1 << 20))
+        archive.writestr("targets.npy", npy((1,), b"\0" * 4))
+    before = _resident_mib(task_server)
+    response = http.post("/v1/models/series/evaluate", files={"dataset": ("set.npz", buffer.getvalue())})
+    assert_refused(response, 413, "POSECAST_MAX_EVAL_UNPACKED_BYTES")
+    assert _resident_mib(task_server) - before < 50
+
+
+def test_non_finite_answers_stay_valid_json_everywhere(http: httpx.Client) -> None:
+    """The control for strict_json: it does catch a bare NaN."""
+    fake = httpx.Response(200, text='{"a": NaN}')
+    with pytest.raises(AssertionError, match="NaN"):
+        strict_json(fake)
+    assert math.isnan(json.loads(fake.text)["a"])  # what a lenient parser would have let through
