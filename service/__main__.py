@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import sys
 from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from service.app import create_app
-from service.settings import Settings
+from service.settings import Settings, unknown_variables
+
+logger = logging.getLogger("service")
+KNOWN_VARIABLES = [f"POSECAST_{name.upper()}" for name in Settings.model_fields]
 
 
 class DrainingServer(uvicorn.Server):
@@ -25,8 +32,14 @@ class DrainingServer(uvicorn.Server):
 
 
 def main() -> None:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "\n".join(f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        sys.exit(f"posecast: invalid configuration, not starting:\n{problems}")
     app = create_app(settings)
+    for name in unknown_variables(os.environ):
+        logger.warning("%s is not a posecast setting and is ignored; known: %s", name, ", ".join(KNOWN_VARIABLES))
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -7,7 +7,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
+from starlette.middleware.cors import CORSMiddleware
 
 from service import v2
 from service.api import install_api
@@ -18,9 +19,11 @@ from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from service.repository import ModelRepository
 from service.runtime import GPU_PROVIDERS, check_gpu_available
+from service.security import require_metrics_key
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+V2_HEADERS = ["Inference-Header-Content-Length", "X-Request-ID"]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -61,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served from the package by service.api.pages, not from a CDN
         redoc_url=None,
+        openapi_url=None,  # service.api.pages serves it, behind the key when POSECAST_DOCS_REQUIRE_KEY says so
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -73,12 +77,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v2.repository_api)
     install_api(app)
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_key)])
     async def prometheus(request: Request) -> Response:
         content, media_type = metrics.render()
         return Response(content, media_type=media_type)
 
     # Added last = outermost: the request id covers every response, including 413s.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        # Inside the request-id layer, so preflight answers carry an id too; no cookies, so no credentials.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "X-Admin-Token", "Content-Type", *V2_HEADERS],
+            expose_headers=["Retry-After", *V2_HEADERS],
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware)
     return app

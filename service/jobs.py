@@ -7,6 +7,7 @@ Jobs live in this process only: behind a load balancer, poll the replica that an
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 import uuid
@@ -29,6 +30,7 @@ class Job:
     id: str
     description: str
     total: int
+    owner: str | None  # service.security.key_owner of the request that created it
     done: int = 0
     status: Status = "running"
     result: dict[str, Any] | None = None
@@ -63,7 +65,9 @@ class JobManager:
     def running(self) -> int:
         return sum(job.status == "running" for job in self._jobs.values())
 
-    def submit(self, description: str, total: int, work: Callable[[Job], Awaitable[dict[str, Any]]]) -> Job:
+    def submit(
+        self, description: str, total: int, owner: str | None, work: Callable[[Job], Awaitable[dict[str, Any]]]
+    ) -> Job:
         """Start `work(job)` in the background; 503 when `max_running` jobs are already running."""
         self._purge()
         if self.running >= self._max_running:
@@ -71,15 +75,16 @@ class JobManager:
                 f"{self._max_running} evaluation jobs are already running (POSECAST_MAX_JOBS); retry later",
                 retry_after_s=5,
             )
-        job = Job(id=uuid.uuid4().hex, description=description, total=total)
+        job = Job(id=uuid.uuid4().hex, description=description, total=total, owner=owner)
         self._jobs[job.id] = job
         job.task = asyncio.create_task(self._run(job, work), name=f"job-{job.id}")
         return job
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, owner: str | None) -> Job:
+        """The job, for the key that created it only: to any other key it does not exist (the same 404)."""
         self._purge()
         job = self._jobs.get(job_id)
-        if job is None:
+        if job is None or not hmac.compare_digest(job.owner or "", owner or ""):
             raise JobNotFound(f"unknown job '{job_id}': it never existed or its result expired")
         return job
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +30,12 @@ READY, UNAVAILABLE, LOADING = "READY", "UNAVAILABLE", "LOADING"
 # Requests naming a model that is not loaded ask whether it is on disk (503) or unknown (404). Answering from a
 # scan at most this old keeps a flood of such requests from walking the directory on the event loop each time.
 DISK_SCAN_TTL_S = 5.0
+VERSION = re.compile(r"[0-9]{1,18}")  # ASCII digits, short enough for int() on any input
+
+
+def is_version(text: str) -> bool:
+    """A version directory or URL segment: ASCII digits only (str.isdigit also takes other scripts' digits)."""
+    return VERSION.fullmatch(text) is not None
 
 
 @dataclass
@@ -101,7 +108,7 @@ class ModelRepository:
 
     def _versions(self, name: str) -> list[int]:
         folder = self.root / name
-        return sorted(int(entry.name) for entry in folder.iterdir() if entry.is_dir() and entry.name.isdigit())
+        return sorted(int(entry.name) for entry in folder.iterdir() if entry.is_dir() and is_version(entry.name))
 
     def record(self, name: str, version: str | None) -> VersionRecord:
         """The version a request means: the given one, else the highest ready one, else the highest."""
@@ -116,7 +123,7 @@ class ModelRepository:
             if not candidates:
                 raise ModelNotReady(f"model '{name}' has no version")
             return max(candidates, key=lambda record: record.version)
-        record = versions.get(int(version)) if version.isdigit() else None
+        record = versions.get(int(version)) if is_version(version) else None
         if record is None:
             raise ModelNotFound(f"model '{name}' has no version '{version}'")
         return record
@@ -141,9 +148,12 @@ class ModelRepository:
         return [r.served for versions in self._models.values() for r in versions.values() if r.served]
 
     def not_ready_reason(self) -> str | None:
-        """None when the server is ready: startup loading is over and some model serves (or there is none)."""
+        """None when the server is ready: startup loading is over and some model serves (or, when
+        POSECAST_READY_WITHOUT_MODELS allows it, the repository is empty)."""
         if not self.initial_load_done:
             return "loading models"
+        if not self._models and not self._settings.ready_without_models:
+            return "the repository holds no model (POSECAST_READY_WITHOUT_MODELS=true makes that ready)"
         if self._models and not self.served():
             return "no model loaded successfully; see /v2/repository/index"
         return None
@@ -159,15 +169,22 @@ class ModelRepository:
             await self.load(name)
         self.initial_load_done = True
 
-    async def load(self, name: str) -> dict[int, VersionRecord]:
-        """Load or reload every version of a model, then swap them in at once."""
+    async def load(self, name: str) -> tuple[dict[int, VersionRecord], dict[int, str]]:
+        """Load or reload every version of a model, then swap them in at once.
+
+        Returns the records now in place and, per version whose files failed to load, why: a failed reload keeps
+        serving the previous copy, so its record alone would read READY.
+        """
         if name not in self.names_on_disk():
-            raise ModelNotFound(f"no model '{name}' under {self.root}")
+            raise ModelNotFound(f"no model '{name}' in the repository")
+        failed: dict[int, str] = {}
         async with self._lock:
             old = self._models.get(name, {})
             new: dict[int, VersionRecord] = {}
             for version in self._versions(name):
                 record = await self._load_version(name, version)
+                if record.served is None:
+                    failed[version] = record.reason
                 previous = old.get(version)
                 if record.served is None and previous is not None and previous.served is not None:
                     previous.reason = f"reload failed, serving the previous copy: {record.reason}"
@@ -177,7 +194,7 @@ class ModelRepository:
             self._publish(name, old, new)
         kept = {id(record.served) for record in new.values()}
         await asyncio.gather(*(r.served.retire() for r in old.values() if r.served and id(r.served) not in kept))
-        return new
+        return new, failed
 
     async def unload(self, name: str) -> None:
         if name not in self._models and name not in self.names_on_disk():

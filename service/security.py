@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+from collections.abc import Callable
 
 from fastapi import Request
 from pydantic import SecretStr
@@ -34,6 +36,32 @@ def require_api_key(request: Request) -> None:
         raise Unauthorized("an API key is required: send `Authorization: Bearer <key>` or `X-API-Key`")
     if not _matches(presented, settings.api_keys):
         raise Unauthorized("invalid API key")
+
+
+def key_owner(request: Request) -> str | None:
+    """Who owns what this request creates (an evaluation job): a digest of its API key, None without keys.
+
+    Call after `require_api_key`; the digest, not the key, is what the server keeps.
+    """
+    settings: Settings = request.app.state.settings
+    presented = _presented(request, "x-api-key")
+    if not settings.api_keys or presented is None:
+        return None
+    return hashlib.sha256(presented.encode()).hexdigest()
+
+
+def require_key_when(flag: Callable[[Settings], bool]) -> Callable[[Request], None]:
+    """A dependency that asks for an API key only when the settings say this route is guarded."""
+
+    def dependency(request: Request) -> None:
+        if flag(request.app.state.settings):
+            require_api_key(request)
+
+    return dependency
+
+
+require_docs_key = require_key_when(lambda settings: settings.docs_require_key)
+require_metrics_key = require_key_when(lambda settings: settings.metrics_require_key)
 
 
 def require_admin(request: Request) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
 from PIL import Image
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1 << 20
@@ -72,6 +73,19 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma list of keys accepted on model routes (Bearer or X-API-Key); empty: no auth.",
     )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma list of browser origins allowed to call the API (CORS, `*` for any); empty: CORS off.",
+    )
+    docs_require_key: bool = Field(
+        False, description="/docs, /redoc and /openapi.json need an API key (when POSECAST_API_KEYS is set)."
+    )
+    metrics_require_key: bool = Field(
+        False, description="/metrics needs an API key (when POSECAST_API_KEYS is set); else scrape it openly."
+    )
+    ready_without_models: bool = Field(
+        False, description="/v2/health/ready answers 200 with an empty repository; by default it needs a model."
+    )
     log_format: Literal["text", "json"] = Field("text", description="`json` writes one JSON object per line.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Root log level.")
     require_gpu: bool = Field(
@@ -81,13 +95,40 @@ class Settings(BaseSettings):
         30.0, ge=0, description="On SIGTERM, how long queued and in-flight requests get to finish."
     )
 
-    @field_validator("providers", "api_keys", mode="before")
+    @field_validator("providers", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         """Environment variables carry lists as `a,b,c`, not JSON."""
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        """`a,b`; a blank key (`POSECAST_API_KEYS=`, `' , '`) is a mistake that would turn keys off silently."""
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list):
+            return value
+        keys = [item.get_secret_value() if isinstance(item, SecretStr) else str(item) for item in items]
+        if any(not key.strip() for key in keys):
+            raise ValueError("POSECAST_API_KEYS holds an empty key: unset it to turn API keys off")
+        return [key.strip() for key in keys]
+
+    @field_validator("admin_token")
+    @classmethod
+    def _check_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """Set but blank (an empty compose variable or Kubernetes secret) must not become a token of ''."""
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("POSECAST_ADMIN_TOKEN is set but empty: unset it to keep the repository API closed")
+        return value
+
+    @model_validator(mode="after")
+    def _check_guards(self) -> Settings:
+        for flag in ("docs_require_key", "metrics_require_key"):
+            if getattr(self, flag) and not self.api_keys:
+                raise ValueError(f"POSECAST_{flag.upper()} needs POSECAST_API_KEYS: there is no key to require")
+        return self
 
     @field_validator("providers")
     @classmethod
@@ -99,3 +140,9 @@ class Settings(BaseSettings):
         if "auto" in value and len(value) > 1:
             raise ValueError("POSECAST_PROVIDERS: `auto` cannot be combined with explicit providers")
         return value
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """`POSECAST_*` variables that name no setting: a misspelt one would otherwise be ignored without a word."""
+    known = {f"POSECAST_{name.upper()}" for name in Settings.model_fields}
+    return sorted(name for name in environ if name.upper().startswith("POSECAST_") and name.upper() not in known)

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+
+from service.security import require_docs_key
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 VENDOR = "/static/vendor"
 FAVICON = "/favicon.ico"
 
+OPENAPI_URL = "/openapi.json"
+# The demo page loads only its own files and calls only this server; nothing may frame it (clickjacking).
+DEMO_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 router = APIRouter(include_in_schema=False)
+docs = APIRouter(include_in_schema=False, dependencies=[Depends(require_docs_key)])
 
 
 @router.get("/", response_class=HTMLResponse)
 async def demo() -> FileResponse:
-    return FileResponse(STATIC / "index.html", media_type="text/html")
+    return FileResponse(STATIC / "index.html", media_type="text/html", headers=DEMO_HEADERS)
 
 
 @router.get(FAVICON)
@@ -26,29 +39,39 @@ async def favicon() -> FileResponse:
     return FileResponse(STATIC / "favicon.png", media_type="image/png")
 
 
-@router.get("/docs", response_class=HTMLResponse)
+@docs.get(OPENAPI_URL)
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+@docs.get("/docs", response_class=HTMLResponse)
 async def swagger_ui(request: Request) -> HTMLResponse:
-    return get_swagger_ui_html(
-        openapi_url=request.app.openapi_url,
+    page = get_swagger_ui_html(
+        openapi_url=OPENAPI_URL,
         title=f"{request.app.title} - Swagger UI",
         swagger_js_url=f"{VENDOR}/swagger-ui/swagger-ui-bundle.js",
         swagger_css_url=f"{VENDOR}/swagger-ui/swagger-ui.css",
         swagger_favicon_url=FAVICON,
         swagger_ui_parameters={"validatorUrl": None},  # the default validator badge calls swagger.io
     )
+    page.headers["X-Frame-Options"] = "DENY"
+    return page
 
 
-@router.get("/redoc", response_class=HTMLResponse)
+@docs.get("/redoc", response_class=HTMLResponse)
 async def redoc(request: Request) -> HTMLResponse:
-    return get_redoc_html(
-        openapi_url=request.app.openapi_url,
+    page = get_redoc_html(
+        openapi_url=OPENAPI_URL,
         title=f"{request.app.title} - ReDoc",
         redoc_js_url=f"{VENDOR}/redoc/redoc.standalone.js",
         redoc_favicon_url=FAVICON,
         with_google_fonts=False,
     )
+    page.headers["X-Frame-Options"] = "DENY"
+    return page
 
 
 def install_pages(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
+    app.include_router(docs)

@@ -81,29 +81,32 @@ def test_jobs_are_bounded_report_progress_and_expire() -> None:
             job.done = 2
             return {"answer": 42}
 
-        job = jobs.submit("first", 2, work)
+        job = jobs.submit("first", 2, None, work)
         await started.wait()
-        assert jobs.get(job.id).view()["progress"] == {"done": 1, "total": 2}
+        assert jobs.get(job.id, None).view()["progress"] == {"done": 1, "total": 2}
         with pytest.raises(Overloaded, match="POSECAST_MAX_JOBS"):
-            jobs.submit("second", 1, work)
+            jobs.submit("second", 1, None, work)
         release.set()
         assert job.task is not None
         await job.task
-        view = jobs.get(job.id).view()
+        view = jobs.get(job.id, None).view()
         assert (view["status"], view["result"], view["progress"]["done"]) == ("succeeded", {"answer": 42}, 2)
 
         async def broken(job: Job) -> dict[str, Any]:
             raise InvalidInput("sequences[3] is wrong")
 
-        failed = jobs.submit("third", 1, broken)
+        failed = jobs.submit("third", 1, None, broken)
         assert failed.task is not None
         await failed.task
-        assert (jobs.get(failed.id).status, jobs.get(failed.id).error) == ("failed", "sequences[3] is wrong")
+        assert (jobs.get(failed.id, None).status, jobs.get(failed.id, None).error) == (
+            "failed",
+            "sequences[3] is wrong",
+        )
         assert job.finished is not None
         job.finished -= 61  # finished longer ago than the TTL
         with pytest.raises(JobNotFound):
-            jobs.get(job.id)
-        assert jobs.get(failed.id).status == "failed"  # still within its TTL
+            jobs.get(job.id, None)
+        assert jobs.get(failed.id, None).status == "failed"  # still within its TTL
         await jobs.close()
 
     asyncio.run(scenario())
