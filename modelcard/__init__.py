@@ -81,6 +81,9 @@ class ModelCard(BaseModel):
     outputs: list[TensorSpec]
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     sequence: SequenceLimits | None = None
+    max_request_batch_size: int | None = Field(
+        None, ge=1, description="Most samples one request may send; the server's default when unset."
+    )
     keypoint_names: list[str] | None = None
     skeleton: list[tuple[int, int]] | None = None
     metrics: dict[str, Any] = Field(default_factory=dict, description="Held-out test metrics, baselines beside.")

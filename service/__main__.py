@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from service.app import create_app
+from service.connections import with_header_timeout
 from service.settings import Settings, unknown_variables
 
 logger = logging.getLogger("service")
@@ -47,6 +48,7 @@ def main() -> None:
         log_config=None,  # keep our handler (request ids, JSON)
         log_level=settings.log_level,
         timeout_graceful_shutdown=math.ceil(settings.grace_period_s),
+        http=with_header_timeout(settings.header_timeout_s),
     )
     DrainingServer(config, app).run()
 

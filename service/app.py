@@ -16,7 +16,7 @@ from service.errors import install_error_handlers
 from service.jobs import JobManager
 from service.logs import configure_logging
 from service.metrics import Metrics
-from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from service.middleware import RequestBodyMiddleware, RequestContextMiddleware
 from service.repository import ModelRepository
 from service.runtime import GPU_PROVIDERS, check_gpu_available
 from service.security import require_metrics_key
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(content, media_type=media_type)
 
     # Added last = outermost: the request id covers every response, including 413s.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestBodyMiddleware, max_body_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     if settings.cors_origins:
         # Inside the request-id layer, so preflight answers carry an id too; no cookies, so no credentials.
         app.add_middleware(

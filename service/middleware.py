@@ -9,6 +9,7 @@ import uuid
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_response
@@ -43,6 +44,11 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client left while its body was being read: nothing to answer, and nothing went wrong here.
+            logger.info(
+                "client disconnected before its request was read: %s %s", scope.get("method"), scope.get("path")
+            )
         except asyncio.CancelledError:
             # uvicorn cancels what is still running when the shutdown grace period ends, and would answer 500.
             # The server is going away, not failing: answer 503 so that clients retry on another replica.
@@ -59,12 +65,14 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-class BodyLimitMiddleware:
-    """413 for bodies over the limit: at once from Content-Length, or while streaming a chunked body."""
+class RequestBodyMiddleware:
+    """Bounds on the request body: 413 past its size limit (at once from Content-Length, or while a chunked body
+    streams), 408 when the next part takes longer than `timeout_s` to arrive."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, timeout_s: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,19 +84,28 @@ class BodyLimitMiddleware:
             await error_response(status, message)(scope, receive, send)
             return
         received = 0
+        complete = False
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+        async def bounded_receive() -> Message:
+            nonlocal received, complete
+            if complete:  # the body is in: what follows is the disconnect, which may take as long as it takes
+                return await receive()
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                # HTTPExceptions, not ServiceErrors: FastAPI re-raises them from its own body parsing (where any
+                # other exception becomes a 400), and install_error_handlers maps them.
+                detail = f"the request body stalled for {self.timeout_s:g} s (POSECAST_BODY_TIMEOUT_S)"
+                raise HTTPException(408, detail, headers={"Connection": "close"}) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if received > self.max_body_bytes:
-                    # An HTTPException, not a ServiceError: FastAPI re-raises it from its own body parsing
-                    # (where any other exception becomes a 400), and install_error_handlers maps it.
                     raise HTTPException(413, self._too_large())
             return message
 
-        await self.app(scope, limited_receive, send)
+        await self.app(scope, bounded_receive, send)
 
     def _too_large(self) -> str:
         return f"request body exceeds the limit of {self.max_body_bytes} bytes (POSECAST_MAX_BODY_BYTES)"

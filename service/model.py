@@ -12,11 +12,13 @@ import numpy as np
 from modelcard import ModelCard, TensorSpec
 from service import tensors
 from service.batching import BatchingRunner
-from service.errors import ClientDisconnected, InvalidInput, NonFiniteOutput, ServiceError
+from service.errors import ClientDisconnected, InvalidInput, NonFiniteOutput, PayloadTooLarge, ServiceError
 from service.metrics import ModelMetrics
 from service.runtime import OnnxSession
 from service.settings import Settings
 from service.stats import ModelStats
+
+DEFAULT_REQUEST_BATCH_SIZE = 64
 
 
 class ServedModel:
@@ -32,6 +34,10 @@ class ServedModel:
         self._timeout_s = settings.request_timeout_s
         self._dtypes = {spec.name: tensors.numpy_dtype(spec.datatype) for spec in card.inputs}
         self._output_specs = {spec.name: spec for spec in card.outputs}
+        # A request's own batch bounds the memory its one run takes; the batcher only joins requests up to it.
+        self.max_request_batch_size = (
+            settings.max_request_batch_size or card.max_request_batch_size or DEFAULT_REQUEST_BATCH_SIZE
+        )
         self._runner = BatchingRunner(
             session.run,
             label=f"{self.name}-{self.version}",
@@ -102,7 +108,13 @@ class ServedModel:
             batches.add(array.shape[0])
         if len(batches) != 1:
             raise InvalidInput(f"inputs disagree on the batch size (axis 0): {sorted(batches)}")
-        return batches.pop()
+        batch = batches.pop()
+        if batch > self.max_request_batch_size:
+            raise PayloadTooLarge(
+                f"a batch of {batch} samples; model '{self.name}' takes at most {self.max_request_batch_size} per "
+                "request (its card's max_request_batch_size, or POSECAST_MAX_REQUEST_BATCH_SIZE): split it"
+            )
+        return batch
 
     @staticmethod
     def _finite_or_allowed(spec: TensorSpec, array: np.ndarray) -> bool:

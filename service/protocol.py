@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationErr
 
 from modelcard import TensorSpec
 from service import tensors
-from service.errors import InvalidInput
+from service.errors import InvalidInput, PayloadTooLarge
 
 Parameters = dict[str, bool | int | float | str]
 BYTE_COUNT = re.compile(r"[0-9]{1,18}")  # ASCII only (str.isdigit takes other scripts), and far below int's limit
@@ -76,7 +76,10 @@ def parse_header_length(value: str | None) -> int | None:
     return int(value)
 
 
-def decode_request(body: bytes, header_length: int | None, model_inputs: list[TensorSpec]) -> DecodedRequest:
+def decode_request(
+    body: bytes, header_length: int | None, model_inputs: list[TensorSpec], max_elements: int
+) -> DecodedRequest:
+    """The request's tensors; 413 before any tensor is built when their shapes hold more than `max_elements`."""
     if header_length == 0:
         return _decode_raw(body, model_inputs)
     header_end = len(body) if header_length is None else header_length
@@ -86,6 +89,12 @@ def decode_request(body: bytes, header_length: int | None, model_inputs: list[Te
         request = InferenceRequest.model_validate_json(body[:header_end])
     except ValidationError as exc:
         raise InvalidInput(f"malformed inference request: {_summary(exc)}") from None
+    elements = sum(tensors.element_count(item.shape) for item in request.inputs)
+    if elements > max_elements:
+        raise PayloadTooLarge(
+            f"the inputs' shapes hold {elements} elements; the limit is {max_elements} per request "
+            "(POSECAST_MAX_REQUEST_ELEMENTS)"
+        )
     binary = memoryview(body)[header_end:]
     offset = 0
     inputs: dict[str, np.ndarray] = {}
@@ -114,6 +123,21 @@ def decode_request(body: bytes, header_length: int | None, model_inputs: list[Te
             OutputChoice(out.name, out.parameters.get("binary_data", binary_output) is True) for out in request.outputs
         ]
     return DecodedRequest(request.id, inputs, outputs, binary_output, _timeout(request.parameters))
+
+
+JSON_BYTES_PER_ELEMENT = 20  # a float32 written as JSON: up to 17 significant digits, sign, point, exponent, comma
+
+
+def check_response_size(request: DecodedRequest, results: dict[str, np.ndarray], max_bytes: int) -> None:
+    """413 before encoding a JSON response larger than `max_bytes` (binary outputs are not counted)."""
+    choices = request.outputs or [OutputChoice(name, request.binary_output) for name in results]
+    elements = sum(results[choice.name].size for choice in choices if not choice.binary)
+    if elements * JSON_BYTES_PER_ELEMENT > max_bytes:
+        raise PayloadTooLarge(
+            f"the response would hold {elements} numbers as JSON (about {elements * JSON_BYTES_PER_ELEMENT} bytes; "
+            f"the limit is {max_bytes}, POSECAST_MAX_RESPONSE_BYTES): ask for binary output "
+            "(parameters.binary_data_output) or send a smaller batch"
+        )
 
 
 def encode_response(

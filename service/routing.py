@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from fastapi import Request
@@ -36,6 +38,22 @@ async def in_thread_if_large(size: int, fn: Callable[P, T], *args: P.args, **kwa
     if size > OFFLOAD_BYTES:
         return await asyncio.to_thread(fn, *args, **kwargs)
     return fn(*args, **kwargs)
+
+
+# Evaluation archives are read one at a time on a thread of their own: decompressing them must never take the
+# default pool's threads, which decode images for every /v1 request.
+_ARCHIVE_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archives")
+
+
+async def read_archive(request: Request, read: Callable[[threading.Event], T]) -> T:
+    """`read(stop)` on the archive thread; when the client goes away, `stop` is set and the waiting ends."""
+    stop = threading.Event()
+    try:
+        return await until_disconnected(
+            request, asyncio.get_running_loop().run_in_executor(_ARCHIVE_READER, read, stop)
+        )
+    finally:
+        stop.set()
 
 
 async def until_disconnected(request: Request, work: Awaitable[T]) -> T:

@@ -42,13 +42,34 @@ class Settings(BaseSettings):
         256, ge=1, description="Outstanding requests per model version before new ones get 503 + Retry-After."
     )
     request_timeout_s: float = Field(30.0, gt=0, description="Queue + compute budget of one request before 504.")
+    max_request_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Most samples (axis 0) in one request, for every model; unset: each card's "
+        "max_request_batch_size, else 64.",
+    )
+    max_request_elements: int = Field(
+        16 * MIB, ge=1, description="Most tensor elements over all inputs of one V2 request; more get 413."
+    )
+    max_response_bytes: int = Field(
+        64 * MIB,
+        ge=1,
+        description="Largest JSON response a V2 request may ask for (estimated before encoding); larger ones get "
+        "413, binary output (binary_data_output) is not limited.",
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="A connection's request line and headers must arrive within this; else closed."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Longest wait for the next part of a request body before 408."
+    )
     max_body_bytes: int = Field(32 * MIB, ge=1, description="Largest request body accepted; larger ones get 413.")
     max_image_pixels: int = Field(
         40_000_000,
         ge=1,
         le=Image.MAX_IMAGE_PIXELS,
-        description="Largest decoded image (width x height) the task endpoints accept; larger ones get 413. "
-        "At most Pillow's decompression-bomb limit, which also applies.",
+        description="Most decoded pixels (width x height) the task endpoints accept in one request, over all its "
+        "images; more get 413. At most Pillow's decompression-bomb limit, which also applies per image.",
     )
     max_images_per_request: int = Field(
         32, ge=1, description="Most images (or frames) in one /v1 request; more get 413."

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from service import protocol
 from service.errors import InvalidInput, ModelNotReady
 from service.repository import READY
-from service.routing import in_thread_if_large, repository_of, until_disconnected
+from service.routing import in_thread_if_large, repository_of, settings_of, until_disconnected
 from service.security import require_admin, require_api_key
 
 EXTENSIONS = ["binary_tensor_data", "statistics", "model_repository"]
@@ -92,12 +92,19 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
         with served.track():
             # Binary tensors are views on the body, so only the JSON part costs time to decode.
             json_bytes = len(body) if header_length is None else header_length
+            settings = settings_of(request)
             decoded = await in_thread_if_large(
-                json_bytes, protocol.decode_request, body, header_length, served.card.inputs
+                json_bytes,
+                protocol.decode_request,
+                body,
+                header_length,
+                served.card.inputs,
+                settings.max_request_elements,
             )
             names = [choice.name for choice in decoded.outputs] if decoded.outputs is not None else None
             work = served.infer(decoded.inputs, names, timeout_s=decoded.timeout_s)
             results = await until_disconnected(request, work)
+            protocol.check_response_size(decoded, results, settings.max_response_bytes)
             output_bytes = sum(array.nbytes for array in results.values())
             content, json_length = await in_thread_if_large(
                 output_bytes, protocol.encode_response, served.name, served.version, decoded, results

@@ -38,7 +38,7 @@ from service.api.schemas import (
 from service.errors import InvalidInput, PayloadTooLarge
 from service.jobs import Job, JobManager
 from service.repository import ModelRepository
-from service.routing import repository_of, settings_of
+from service.routing import read_archive, repository_of, settings_of
 from service.security import key_owner, require_api_key
 from service.tasks import evaluate as metrics
 from service.tasks.arrays import load_json, parse_array
@@ -134,10 +134,11 @@ async def evaluate_model(
     require_task(served.card, ("pose", "forecast", "frames"), "evaluate")
     labelled: PoseSet | SequenceSet
     if served.card.task == "pose":
-        labelled = await asyncio.to_thread(read_pose_set, data, limits)
+        labelled = await read_archive(request, partial(read_pose_set, data, limits))
     else:
-        labelled = await asyncio.to_thread(read_sequence_set, data, limits)
-    run = partial(_run, repository, name, served.version, labelled, settings.max_batch_size, settings.max_image_pixels)
+        labelled = await read_archive(request, lambda _: read_sequence_set(data, limits))
+    batch = min(settings.max_batch_size, served.max_request_batch_size)
+    run = partial(_run, repository, name, served.version, labelled, batch, settings.max_image_pixels)
     if labelled.count <= settings.eval_sync_max_samples:
         return await run(started, None)
     jobs: JobManager = request.app.state.jobs

@@ -37,7 +37,7 @@ from service.model import ServedModel
 from service.routing import in_thread_if_large, repository_of, settings_of, until_disconnected
 from service.tasks.arrays import load_npy, parse_array
 from service.tasks.forecast import SEQUENCE_TASKS, check_horizon, frames_from_images, from_forecast, to_history
-from service.tasks.images import decode_image, encode_png
+from service.tasks.images import PixelBudget, decode_image, encode_png
 from service.tasks.pose import input_size, keypoint_names, prepare_images, skeleton
 
 router = model_router()
@@ -153,7 +153,8 @@ async def _sequence_pose(
 
 
 def _decode_all(frames: list[bytes | str], max_pixels: int) -> list[Image.Image]:
-    return [decode_image(data, max_pixels, f"frame {i}") for i, data in enumerate(frames)]
+    budget = PixelBudget(max_pixels)
+    return [decode_image(data, budget, f"frame {i}") for i, data in enumerate(frames)]
 
 
 def _pngs(steps: npt.NDArray[np.float32]) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import threading
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,9 +22,9 @@ from PIL import Image
 
 from evaluation.coco import CocoGroundTruth, read_coco_ground_truth
 from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS, CROP_MARGIN, crop_person, grow_box
-from service.errors import InvalidInput, PayloadTooLarge
+from service.errors import ClientDisconnected, InvalidInput, PayloadTooLarge
 from service.tasks.arrays import ARCHIVE_ERRORS, load_json, load_npz, require_finite, require_shape
-from service.tasks.images import decode_image, pad_fill
+from service.tasks.images import PixelBudget, decode_image, pad_fill
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,9 @@ def read_sequence_set(data: bytes, limits: SetLimits) -> SequenceSet:
     return SequenceSet(sequences, targets)
 
 
-def read_pose_set(data: bytes, limits: SetLimits) -> PoseSet:
-    files = _unpack(data, limits)
+def read_pose_set(data: bytes, limits: SetLimits, stop: threading.Event | None = None) -> PoseSet:
+    """Blocking; `stop` set (the client went away) ends the reading between archive members."""
+    files = _unpack(data, limits, stop)
     documents = [name for name in files if name.lower().endswith(".json")]
     if len(documents) != 1:
         raise InvalidInput(f"the archive must hold exactly one COCO keypoints .json file, found {documents}")
@@ -118,7 +120,8 @@ def crop_people(
         row = int(dataset.rows[position])
         image_id = int(truth.annotation_image_ids[row])
         if image_id not in decoded:
-            decoded = {image_id: decode_image(dataset.images[image_id], max_pixels, f"image {image_id}", upright=False)}
+            image = decode_image(dataset.images[image_id], PixelBudget(max_pixels), f"image {image_id}", upright=False)
+            decoded = {image_id: image}
         crop, mapped, visible, _ = crop_person(
             decoded[image_id],
             grow_box(truth.boxes[row], CROP_MARGIN),
@@ -140,7 +143,7 @@ def _check_count(count: int, limits: SetLimits) -> None:
         )
 
 
-def _unpack(data: bytes, limits: SetLimits) -> dict[str, bytes]:
+def _unpack(data: bytes, limits: SetLimits, stop: threading.Event | None) -> dict[str, bytes]:
     """Regular files of a zip or (optionally compressed) tar, refusing archives that unpack too large."""
     too_large = PayloadTooLarge(
         f"the archive unpacks to more than {limits.max_unpacked_bytes} bytes (POSECAST_MAX_EVAL_UNPACKED_BYTES)"
@@ -153,18 +156,29 @@ def _unpack(data: bytes, limits: SetLimits) -> dict[str, bytes]:
                     raise too_large
                 # zipfile stops each member at its header's file_size, so the sum above bounds what is read.
                 return {info.filename: archive.read(info) for info in members}
-        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            entries = [entry for entry in archive.getmembers() if entry.isfile()]
-            if sum(entry.size for entry in entries) > limits.max_unpacked_bytes:
-                raise too_large
-            return {entry.name: _read_member(archive, entry) for entry in entries}
-    except tarfile.TarError:
-        raise InvalidInput("the dataset must be a zip or tar archive (COCO JSON + images) or an .npz") from None
-    except ARCHIVE_ERRORS as exc:
+        return _unpack_tar(data, limits.max_unpacked_bytes, too_large, stop)
+    except (tarfile.TarError, *ARCHIVE_ERRORS) as exc:
         raise InvalidInput(f"the dataset archive is damaged or truncated: {exc}") from None
 
 
-def _read_member(archive: tarfile.TarFile, entry: tarfile.TarInfo) -> bytes:
-    handle = archive.extractfile(entry)
-    assert handle is not None  # regular files always have data
-    return handle.read()
+def _unpack_tar(data: bytes, limit: int, too_large: PayloadTooLarge, stop: threading.Event | None) -> dict[str, bytes]:
+    """Stream order, one header at a time: a member declaring gigabytes is refused from its header, before the
+    compressed stream is decompressed to reach the next one (skipping a member costs as much as reading it)."""
+    files: dict[str, bytes] = {}
+    declared = 0
+    try:
+        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r|*")  # noqa: SIM115 (closed by the with below)
+    except tarfile.TarError:
+        raise InvalidInput("the dataset must be a zip or tar archive (COCO JSON + images) or an .npz") from None
+    with archive:
+        for entry in archive:
+            declared += entry.size
+            if declared > limit:
+                raise too_large
+            if stop is not None and stop.is_set():
+                raise ClientDisconnected("client disconnected while its archive was being read")
+            if entry.isfile():
+                handle = archive.extractfile(entry)
+                assert handle is not None  # regular files always have data
+                files[entry.name] = handle.read()
+    return files

@@ -19,14 +19,34 @@ from service.errors import InvalidInput, PayloadTooLarge
 FORMATS = ("PNG", "JPEG", "WEBP")
 MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
 _EXPECTED = "a PNG, JPEG or WebP image"
+_WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 _GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601-2 luma, as Pillow's "L" conversion
 
 
-def decode_image(upload: bytes | str, max_pixels: int, label: str = "image", upright: bool = True) -> Image.Image:
+class PixelBudget:
+    """The pixels one request may decode, over all its images: 32 small uploads of huge single-colour PNGs must
+    not cost 32 times the per-image limit. Checked from each image's header, before its pixels are decoded."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def take(self, width: int, height: int, label: str) -> None:
+        if width * height > self.left:
+            spent = self.limit - self.left
+            already = f" after {spent} pixels in earlier images of this request" if spent else ""
+            raise PayloadTooLarge(
+                f"{label} is {width}x{height} = {width * height} pixels{already}; the limit is {self.limit} per "
+                "request (POSECAST_MAX_IMAGE_PIXELS)"
+            )
+        self.left -= width * height
+
+
+def decode_image(upload: bytes | str, budget: PixelBudget, label: str = "image", upright: bool = True) -> Image.Image:
     """Bytes (or base64 text) -> an RGB image, turned by its EXIF orientation when `upright`.
 
-    400 unless PNG/JPEG/WebP, 413 when it has too many pixels. Evaluation decodes with `upright=False`, as the
-    training COCO loader does, so its numbers match the CLI's.
+    400 unless PNG/JPEG/WebP, 413 when it has more pixels than the request's budget has left. Evaluation decodes
+    with `upright=False`, as the training COCO loader does, so its numbers match the CLI's.
     """
     data = decode_base64(upload, label) if isinstance(upload, str) else upload
     if not data:
@@ -37,18 +57,21 @@ def decode_image(upload: bytes | str, max_pixels: int, label: str = "image", upr
         raise PayloadTooLarge(f"{label}: {exc}") from None
     except (UnidentifiedImageError, OSError):
         raise InvalidInput(f"{label} is not {_EXPECTED}: its bytes start with {data[:8]!r}") from None
-    width, height = image.size
-    if width * height > max_pixels:
-        raise PayloadTooLarge(
-            f"{label} is {width}x{height} = {width * height} pixels; the limit is {max_pixels} "
-            "(POSECAST_MAX_IMAGE_PIXELS)"
-        )
+    budget.take(*image.size, label)
     try:
         image.load()
         turned = ImageOps.exif_transpose(image) if upright else image
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"{label} could not be decoded ({exc}); expected {_EXPECTED}") from None
-    return turned.convert("RGB")
+    return _to_rgb(turned)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """16-bit greyscale (PNG's "I;16" and "I" modes) scaled to 8 bits; Pillow's own conversion clips at 255."""
+    if image.mode in _WIDE_GREY_MODES:
+        levels = np.asarray(image, dtype=np.float64) / 257.0  # 65535 -> 255
+        image = Image.fromarray(np.clip(levels + 0.5, 0, 255).astype(np.uint8), "L")
+    return image.convert("RGB")
 
 
 def decode_base64(text: str, label: str) -> bytes:

@@ -19,7 +19,7 @@ from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
 from modelcard import ModelCard
 from modelcard.letterbox import Letterbox
 from service.errors import InvalidInput
-from service.tasks.images import decode_image, to_model_input
+from service.tasks.images import PixelBudget, decode_image, to_model_input
 
 IMAGE_TASKS = ("pose", "sequence_pose")
 
@@ -71,16 +71,17 @@ def skeleton(card: ModelCard, count: int) -> list[tuple[int, int]]:
     return list(COCO_SKELETON) if count == len(COCO_KEYPOINT_NAMES) else []
 
 
-def prepare_image(data: bytes | str, card: ModelCard, max_pixels: int, label: str) -> PreparedImage:
+def prepare_image(data: bytes | str, card: ModelCard, budget: PixelBudget, label: str) -> PreparedImage:
     """Blocking: decode (base64 first, if text) and letterbox one upload as the card says."""
-    image = decode_image(data, max_pixels, label)
+    image = decode_image(data, budget, label)
     tensor, geometry = to_model_input(image, input_size(card), card.preprocessing.pad_value)
     return PreparedImage(tensor, geometry, image)
 
 
 def prepare_images(blobs: Sequence[bytes | str], card: ModelCard, max_pixels: int) -> list[PreparedImage]:
-    """Blocking: every upload of one request, labelled by position in error messages."""
-    return [prepare_image(data, card, max_pixels, f"image {i}") for i, data in enumerate(blobs)]
+    """Blocking: every upload of one request, within one pixel budget, labelled by position in error messages."""
+    budget = PixelBudget(max_pixels)
+    return [prepare_image(data, card, budget, f"image {i}") for i, data in enumerate(blobs)]
 
 
 def to_pixels(

@@ -58,7 +58,8 @@ def test_large_json_bodies_are_handled_off_the_event_loop(repository: Path, monk
         ("/v1/models/sequence/forecast", {"sequence": small.tolist(), "horizon": 1}),
         ("/v1/models/sequence/forecast", {"sequence": large.tolist(), "horizon": 1}),
     ]
-    responses = asyncio.run(post_all(create_app(Settings(repository=repository)), requests))
+    settings = Settings(repository=repository, max_request_batch_size=20_000)  # one large request, on purpose
+    responses = asyncio.run(post_all(create_app(settings), requests))
     assert [r.status_code for r in responses[:2]] == [200, 200], responses[1].text
     assert decodes == encodes == [True, False]
     assert pose_parses == forecast_parses == [True, False]

@@ -3,11 +3,14 @@ server keeps serving. Each case reproduces a hole found by trying to break the s
 
 from __future__ import annotations
 
+import bz2
 import io
 import json
 import math
+import socket
 import struct
 import tarfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,9 +19,12 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 
+from benchmarks.load import binary_request
 from tests.service.conftest import Server
 
+RunServer = Callable[..., Server]
 DEEP_JSON = b"[" * 200_000 + b"]" * 200_000
 ZEROS = json.dumps({"inputs": [{"name": "history", "shape": [1, 4, 3], "datatype": "FP32", "data": [0.0] * 12}]})
 
@@ -197,3 +203,83 @@ def test_non_finite_answers_stay_valid_json_everywhere(http: httpx.Client) -> No
     with pytest.raises(AssertionError, match="NaN"):
         strict_json(fake)
     assert math.isnan(json.loads(fake.text)["a"])  # what a lenient parser would have let through
+
+
+def test_the_pixel_limit_holds_per_request(http: httpx.Client) -> None:
+    """Four images of 160,000 pixels each against a 250,000-pixel budget: refused at the second image's header."""
+    image = io.BytesIO()
+    Image.new("RGB", (400, 400), (200, 10, 10)).save(image, format="PNG")
+    files = [("image", (f"{i}.png", image.getvalue(), "image/png")) for i in range(4)]
+    assert_refused(http.post("/v1/models/pose/pose", files=files), 413, "earlier images of this request")
+
+
+def test_one_request_cannot_send_more_than_its_batch_limit(http: httpx.Client) -> None:
+    request = binary_request({"history": np.zeros((65, 4, 3), np.float32)})
+    response = http.post("/v2/models/series/infer", content=request.content, headers=request.headers)
+    assert_refused(response, 413, "at most 64 per request", "max_request_batch_size")
+
+
+def test_declared_shapes_count_against_the_element_limit_before_any_data(http: httpx.Client) -> None:
+    header = {"inputs": [{"name": "history", "shape": [1, 10**9, 3], "datatype": "FP32", "data": [0.0]}]}
+    assert_refused(http.post("/v2/models/series/infer", json=header), 413, "POSECAST_MAX_REQUEST_ELEMENTS")
+
+
+def test_json_responses_are_capped_and_binary_ones_are_not(task_repository: Path, run_server: RunServer) -> None:
+    server = run_server(task_repository, max_response_bytes="2000")  # 100 numbers as JSON
+    history = {"history": np.zeros((8, 4, 3), np.float32)}  # answers 8 x 6 x 3 = 144 numbers
+    with server.client() as client:
+        as_json = binary_request(history, binary_output=False)
+        response = client.post("/v2/models/series/infer", content=as_json.content, headers=as_json.headers)
+        assert_refused(response, 413, "144 numbers", "binary_data_output")
+        as_binary = binary_request(history)
+        assert client.post("/v2/models/series/infer", content=as_binary.content, headers=as_binary.headers).is_success
+
+
+def test_a_tar_member_declaring_gigabytes_is_refused_from_its_header(http: httpx.Client) -> None:
+    """4.6 KB of .tar.bz2 that declared a 4 GB member took 15 s of CPU to skip; the header alone decides now."""
+    member = tarfile.TarInfo("set/person_keypoints.json")
+    member.size = 4 << 30
+    archive = bz2.compress(member.tobuf(format=tarfile.GNU_FORMAT) + bytes(4096))
+    response = http.post("/v1/models/pose/evaluate", files={"dataset": ("set.tar.bz2", archive)})
+    assert_refused(response, 413, "POSECAST_MAX_EVAL_UNPACKED_BYTES")
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closes this connection within 10 s (the deadlines under test are 1 s)."""
+    sock.settimeout(10)
+    try:
+        return sock.recv(4096) == b""
+    except TimeoutError:
+        return False
+
+
+def test_connections_with_incomplete_heads_are_closed(task_repository: Path, run_server: RunServer) -> None:
+    server = run_server(task_repository, header_timeout_s="1")
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as silent, socket.create_connection((host, int(port))) as slow:
+        slow.sendall(b"POST /v2/models/series/infer HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        assert _closed_by_server(silent)
+        assert _closed_by_server(slow)
+    with server.client() as client:
+        assert client.post("/v2/models/series/infer", content=ZEROS).status_code == 200
+
+
+def test_a_stalled_body_gets_408_and_a_vanished_client_one_log_line(
+    task_repository: Path, run_server: RunServer
+) -> None:
+    server = run_server(task_repository, body_timeout_s="1")
+    host, port = server.url.removeprefix("http://").split(":")
+    head = b"POST /v1/evaluate/mse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    with socket.create_connection((host, int(port))) as stalled:
+        stalled.sendall(head + b'{"predictions": ')
+        stalled.settimeout(10)
+        answer = b"".join(iter(lambda: stalled.recv(4096), b"")).decode()  # until the server closes
+    assert answer.startswith("HTTP/1.1 408"), answer
+    assert "POSECAST_BODY_TIMEOUT_S" in answer
+    with socket.create_connection((host, int(port))) as vanishing:  # a route that reads its body itself
+        vanishing.sendall(head.replace(b"/v1/evaluate/mse", b"/v2/models/series/infer") + b'{"inputs": ')
+    deadline = time.monotonic() + 10
+    while "client disconnected before its request was read" not in server.logs() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "client disconnected before its request was read" in server.logs()
+    assert "Traceback" not in server.logs()

@@ -16,7 +16,7 @@ from modelcard.letterbox import fit_letterbox
 from service.errors import InvalidInput, JobNotFound, Overloaded, PayloadTooLarge
 from service.jobs import Job, JobManager
 from service.tasks.evalsets import SetLimits, read_pose_set
-from service.tasks.images import decode_image
+from service.tasks.images import PixelBudget, decode_image
 from service.tasks.pose import input_size, to_pixels
 
 
@@ -27,15 +27,34 @@ def png(width: int, height: int) -> bytes:
 
 
 def test_decoding_refuses_other_formats_and_too_many_pixels() -> None:
-    assert decode_image(png(20, 10), max_pixels=200).size == (20, 10)
+    assert decode_image(png(20, 10), PixelBudget(200)).size == (20, 10)
     with pytest.raises(PayloadTooLarge, match="20x10 = 200 pixels; the limit is 199"):
-        decode_image(png(20, 10), max_pixels=199)
+        decode_image(png(20, 10), PixelBudget(199))
     gif = io.BytesIO()
     Image.new("RGB", (4, 4)).save(gif, format="GIF")
     with pytest.raises(InvalidInput, match="not a PNG, JPEG or WebP"):
-        decode_image(gif.getvalue(), max_pixels=100)
+        decode_image(gif.getvalue(), PixelBudget(100))
     with pytest.raises(InvalidInput, match="is empty"):
-        decode_image(b"", max_pixels=100)
+        decode_image(b"", PixelBudget(100))
+
+
+def test_the_pixel_limit_holds_for_the_whole_request() -> None:
+    """Three images of 100 pixels fit a budget of 300; a fourth is refused from its header."""
+    budget = PixelBudget(300)
+    for _ in range(3):
+        decode_image(png(20, 5), budget)
+    with pytest.raises(PayloadTooLarge, match="after 300 pixels in earlier images of this request"):
+        decode_image(png(20, 5), budget)
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped() -> None:
+    ramp = np.linspace(0, 65535, 64 * 4).astype(np.uint16).reshape(4, 64)  # (H, W)
+    buffer = io.BytesIO()
+    Image.fromarray(ramp).save(buffer, format="PNG")
+    assert Image.open(io.BytesIO(buffer.getvalue())).mode.startswith("I")
+    decoded = np.asarray(decode_image(buffer.getvalue(), PixelBudget(1000)))  # (H, W, 3)
+    assert np.abs(decoded[..., 0].astype(int) - np.round(ramp / 257)).max() <= 1
+    assert (decoded == 255).mean() < 0.01  # Pillow's own conversion saturated 99.6% of such a ramp
 
 
 def test_keypoints_map_back_exactly_through_the_letterbox() -> None:

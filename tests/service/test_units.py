@@ -89,6 +89,7 @@ def _binary_body(header: dict, *chunks: bytes) -> tuple[bytes, int]:
 
 
 IMAGE = [TensorSpec(name="image", datatype="FP32", shape=[-1, 3, 2, 2])]
+ELEMENTS = Settings().max_request_elements
 
 
 def test_decode_mixes_json_and_binary_inputs_and_outputs() -> None:
@@ -103,7 +104,7 @@ def test_decode_mixes_json_and_binary_inputs_and_outputs() -> None:
         "parameters": {"timeout": 250000},
     }
     body, length = _binary_body(header, a.tobytes())
-    decoded = protocol.decode_request(body, length, IMAGE)
+    decoded = protocol.decode_request(body, length, IMAGE, ELEMENTS)
     np.testing.assert_array_equal(decoded.inputs["a"], a)
     np.testing.assert_array_equal(decoded.inputs["b"], [7, 8])
     assert decoded.outputs == [protocol.OutputChoice("y", True), protocol.OutputChoice("z", False)]
@@ -129,30 +130,30 @@ def test_decode_mixes_json_and_binary_inputs_and_outputs() -> None:
 )
 def test_malformed_requests_are_invalid_input(body: bytes, header_length: int | None, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
-        protocol.decode_request(body, header_length, IMAGE)
+        protocol.decode_request(body, header_length, IMAGE, ELEMENTS)
 
 
 def test_trailing_or_missing_binary_bytes_are_rejected() -> None:
     header = {"inputs": [{"name": "a", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}
     body, length = _binary_body(header, b"\0" * 12)
     with pytest.raises(InvalidInput, match="4 bytes after"):
-        protocol.decode_request(body, length, IMAGE)
+        protocol.decode_request(body, length, IMAGE, ELEMENTS)
     with pytest.raises(InvalidInput, match="overruns"):
-        protocol.decode_request(body[: length + 4], length, IMAGE)
+        protocol.decode_request(body[: length + 4], length, IMAGE, ELEMENTS)
 
 
 def test_raw_binary_request_deduces_the_shape() -> None:
     pixels = np.arange(12, dtype=np.float32)
-    decoded = protocol.decode_request(pixels.tobytes(), 0, IMAGE)
+    decoded = protocol.decode_request(pixels.tobytes(), 0, IMAGE, ELEMENTS)
     assert decoded.inputs["image"].shape == (1, 3, 2, 2)
     assert decoded.binary_output
     assert decoded.outputs is None
     sequence = [TensorSpec(name="s", datatype="FP32", shape=[-1, -1, 4])]
-    assert protocol.decode_request(pixels.tobytes(), 0, sequence).inputs["s"].shape == (1, 3, 4)
+    assert protocol.decode_request(pixels.tobytes(), 0, sequence, ELEMENTS).inputs["s"].shape == (1, 3, 4)
     with pytest.raises(InvalidInput, match="32 bytes does not fit"):
-        protocol.decode_request(pixels[:8].tobytes(), 0, IMAGE)
+        protocol.decode_request(pixels[:8].tobytes(), 0, IMAGE, ELEMENTS)
     with pytest.raises(InvalidInput, match="exactly one input"):
-        protocol.decode_request(pixels.tobytes(), 0, IMAGE * 2)
+        protocol.decode_request(pixels.tobytes(), 0, IMAGE * 2, ELEMENTS)
 
 
 def test_collate_and_split_round_trip() -> None:
