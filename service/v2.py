@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from service import protocol
+from service.api.bodies import errors, request_body
 from service.errors import InvalidInput, ModelNotReady
 from service.repository import READY
 from service.routing import in_thread_if_large, repository_of, settings_of, until_disconnected
@@ -19,8 +20,24 @@ from service.security import require_admin, require_api_key
 EXTENSIONS = ["binary_tensor_data", "statistics", "model_repository"]
 
 server = APIRouter(prefix="/v2", tags=["v2"])
-models = APIRouter(prefix="/v2/models", tags=["v2"], dependencies=[Depends(require_api_key)])
-repository_api = APIRouter(prefix="/v2/repository", tags=["v2 repository"], dependencies=[Depends(require_admin)])
+models = APIRouter(
+    prefix="/v2/models", tags=["v2"], dependencies=[Depends(require_api_key)], responses=errors(400, 401, 404, 503)
+)
+repository_api = APIRouter(
+    prefix="/v2/repository",
+    tags=["v2 repository"],
+    dependencies=[Depends(require_admin)],
+    responses=errors(400, 401, 403, 404),
+)
+# The infer body is parsed by hand (JSON header, then binary tensors), so its OpenAPI entry is written here.
+INFER_DOC: dict[str, Any] = {
+    "responses": errors(408, 413, 415, 422, 504),
+    "openapi_extra": request_body(
+        protocol.InferenceRequest,
+        {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [0.0, 0.5, 1.0, 1.5]}]},
+        raw=["application/octet-stream"],
+    ),
+}
 
 
 def _server_version() -> str:
@@ -82,8 +99,8 @@ async def model_stats(request: Request, name: str, version: str | None = None) -
     return {"model_stats": [served.stats.as_triton(served.name, served.version)]}
 
 
-@models.post("/{name}/infer")
-@models.post("/{name}/versions/{version}/infer")
+@models.post("/{name}/infer", **INFER_DOC)
+@models.post("/{name}/versions/{version}/infer", **INFER_DOC)
 async def infer(request: Request, name: str, version: str | None = None) -> Response:
     body = await request.body()
     header_length = protocol.parse_header_length(request.headers.get("inference-header-content-length"))

@@ -73,31 +73,56 @@ def request_body(
     json_example: dict[str, Any] | None,
     multipart: dict[str, Any] | None = None,
     raw: list[str] | None = None,
+    multipart_required: list[str] | None = None,
 ) -> dict[str, Any]:
     """An `openapi_extra` with the body's content types; multipart fields are `name -> schema`."""
     content: dict[str, Any] = {}
     if json_model is not None:
-        content[JSON] = {"schema": json_model.model_json_schema(), "example": json_example}
+        content[JSON] = {"schema": _inline_definitions(json_model.model_json_schema()), "example": json_example}
     if multipart is not None:
-        content[MULTIPART] = {"schema": {"type": "object", "properties": multipart}}
+        form: dict[str, Any] = {"type": "object", "properties": multipart}
+        if multipart_required:
+            form["required"] = multipart_required
+        content[MULTIPART] = {"schema": form}
     for media in raw or []:
         content[media] = {"schema": {"type": "string", "format": "binary"}}
     return {"requestBody": {"required": True, "content": content}}
 
 
+def _inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:
+    """Pydantic's `$defs` references resolve against the OpenAPI document's root, where they do not exist: put
+    each definition in place (request models are small and not recursive)."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if reference.startswith("#/$defs/"):
+                return resolve(definitions[reference.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
+
+
 FILE = {"type": "string", "format": "binary"}
-FILES = {"type": "array", "items": FILE}
+FILES = {"type": "array", "items": FILE, "minItems": 1}
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """Documented error responses, all `{"error": ...}`."""
     meaning = {
         400: "Malformed input: the message says what was expected.",
-        401: "Missing or invalid API key.",
+        401: "Missing or invalid API key (or admin token).",
+        403: "The repository API is disabled, or the admin token is wrong.",
         404: "Unknown model, version or job.",
-        413: "Too large: body, image pixels or evaluation set.",
+        408: "The request body stalled.",
+        413: "Too large: body, batch, tensor elements, response, image pixels or evaluation set.",
         415: "Content-Type not accepted.",
-        503: "Model not ready or overloaded; retry after Retry-After.",
+        422: "The model answered NaN or infinity for this input.",
+        503: "Model not ready, overloaded or the server shutting down; retry after Retry-After.",
         504: "The request timed out in the queue or the model.",
     }
     return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}

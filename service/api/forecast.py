@@ -53,7 +53,12 @@ FORECAST_DOC: dict[str, Any] = {
     "openapi_extra": request_body(
         ForecastRequest,
         {"sequence": EXAMPLE_SEQUENCE, "horizon": 3},
-        multipart={"sequence": FILE, "frames": FILES, "horizon": {"type": "integer"}, "frames_as": {"type": "string"}},
+        multipart={
+            "sequence": FILE,
+            "frames": FILES,
+            "horizon": {"type": "integer", "minimum": 1},
+            "frames_as": {"type": "string", "enum": ["array", "png"]},
+        },
     ),
 }
 

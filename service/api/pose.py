@@ -44,7 +44,11 @@ POSE_DOC: dict[str, Any] = {
     "response_model": PoseResponse,
     "responses": {200: {"content": {"image/png": {}}}, **errors(400, 401, 404, 413, 415, 503, 504)},
     "openapi_extra": request_body(
-        PoseRequest, {"images": [EXAMPLE_PNG]}, multipart={"images": FILES}, raw=list(MEDIA_TYPES)
+        PoseRequest,
+        {"images": [EXAMPLE_PNG]},
+        multipart={"images": FILES},
+        raw=list(MEDIA_TYPES),
+        multipart_required=["images"],
     ),
 }
 

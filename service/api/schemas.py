@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from evaluation.pck import DEFAULT_THRESHOLDS
 
@@ -14,7 +14,27 @@ EXAMPLE_PNG = (
     "GDQWYMYqkfFMgg+QTSQ+FTGSmg8SfCwWbDlBvHp8FiT4WBBvEC5bae6DkZNMh4sFkBgmKXUxkZF+SLJj0AQRWvIn3hNMZGcuIu1goiTrEmPH"
     "QMcBwZKHoCcYad1sAQB3Rkb22TLozAAAAABJRU5ErkJggg=="
 )
-NestedNumbers = list[Any]  # a rectangular nested list of numbers; its shape is checked by the endpoint
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """JSON Schema of a non-empty list nested `depth` deep with numbers (or null: unknown) at the bottom."""
+    schema: dict[str, Any] = {"type": ["number", "null"]}
+    for _ in range(depth):
+        schema = {"type": "array", "items": schema, "minItems": 1}
+    return schema
+
+
+def _any_depth(*depths: int) -> WithJsonSchema:
+    """A rectangular nested list of numbers of one of these depths. The endpoint checks the shape: rectangularity
+    and sizes are beyond what JSON Schema can say."""
+    return WithJsonSchema({"anyOf": [_nested(depth) for depth in depths]} if len(depths) > 1 else _nested(depths[0]))
+
+
+NestedNumbers = Annotated[list[Any], _any_depth(1, 2, 3, 4, 5)]
+Rows = Annotated[list[Any], _any_depth(2)]  # (N, K) or (N, 4)
+Points = Annotated[list[Any], _any_depth(3)]  # (N, K, 2)
+Steps = Annotated[list[Any], _any_depth(2, 3, 4)]  # (T, D), (T, K, 2) or (T, C, H, W)
+Batches = Annotated[list[Any], _any_depth(2, 3, 4, 5)]  # (N, H, ...)
 
 
 class Strict(BaseModel):
@@ -81,7 +101,7 @@ EXAMPLE_SEQUENCE = [[[x + 1.5 * t, float(y)] for x, y in _STANDING] for t in ran
 
 
 class ForecastRequest(Strict):
-    sequence: NestedNumbers | None = Field(
+    sequence: Steps | None = Field(
         None,
         description="(T, *step_shape): keypoints (T, K, 2), a series (T, D) or frames (T, C, H, W) in [0, 1].",
         examples=[EXAMPLE_SEQUENCE],
@@ -107,16 +127,16 @@ class ForecastResponse(BaseModel):
 
 
 class PCKRequest(Strict):
-    predictions: NestedNumbers = Field(description="(N, K, 2) pixels.", examples=[[[[10, 10], [20, 20]]]])
-    ground_truth: NestedNumbers = Field(
+    predictions: Points = Field(description="(N, K, 2) pixels.", examples=[[[[10, 10], [20, 20]]]])
+    ground_truth: Points = Field(
         description="(N, K, 2) pixels; null allowed at unlabelled points.", examples=[[[[10, 11], [30, 20]]]]
     )
-    visibility: NestedNumbers = Field(description="(N, K) COCO flags: 0 unlabelled, 1 occluded, 2 visible.")
+    visibility: Rows = Field(description="(N, K) COCO flags: 0 unlabelled, 1 occluded, 2 visible.")
     thresholds: list[float] = Field(list(DEFAULT_THRESHOLDS), description="PCK@a for each a.")
     normalizer: Literal["torso", "bbox", "head"] | list[float | None] = Field(
         "torso", description="torso and head need COCO-17; or one size per sample (null: unknown)."
     )
-    boxes: NestedNumbers | None = Field(None, description="(N, 4) [x, y, w, h] for bbox; default: keypoint extent.")
+    boxes: Rows | None = Field(None, description="(N, 4) [x, y, w, h] for bbox; default: keypoint extent.")
     head_sizes: list[float | None] | None = Field(None, description="(N,) for head; default: ear to ear.")
     joint_names: list[str] | None = None
 
@@ -163,8 +183,8 @@ class PCKResponse(BaseModel):
 
 
 class MSERequest(Strict):
-    predictions: NestedNumbers = Field(description="(N, H, ...) forecasts.", examples=[[[[1.0, 2.0], [3.0, 4.0]]]])
-    targets: NestedNumbers = Field(description="(N, H, ...) like predictions.", examples=[[[[1.5, 2.0], [2.0, 4.0]]]])
+    predictions: Batches = Field(description="(N, H, ...) forecasts.", examples=[[[[1.0, 2.0], [3.0, 4.0]]]])
+    targets: Batches = Field(description="(N, H, ...) like predictions.", examples=[[[[1.5, 2.0], [2.0, 4.0]]]])
 
 
 class ErrorCurve(BaseModel):
