@@ -7,11 +7,12 @@ Jobs live in this process only: behind a load balancer, poll the replica that an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,10 +61,24 @@ class JobManager:
         self._max_running = max_running
         self._ttl_s = ttl_s
         self._jobs: dict[str, Job] = {}
+        self._reserved = 0  # slots held by uploads still being read or scored at once
 
     @property
     def running(self) -> int:
         return sum(job.status == "running" for job in self._jobs.values())
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a slot while an evaluation upload is read, then scored at once or handed to `submit`: at most
+        `max_running` uploads are unpacked in memory at a time, and a busy server answers 503 before unpacking."""
+        self._purge()
+        if self.running + self._reserved >= self._max_running:
+            raise self._busy()
+        self._reserved += 1
+        try:
+            yield
+        finally:
+            self._reserved -= 1
 
     def submit(
         self, description: str, total: int, owner: str | None, work: Callable[[Job], Awaitable[dict[str, Any]]]
@@ -71,10 +86,7 @@ class JobManager:
         """Start `work(job)` in the background; 503 when `max_running` jobs are already running."""
         self._purge()
         if self.running >= self._max_running:
-            raise Overloaded(
-                f"{self._max_running} evaluation jobs are already running (POSECAST_MAX_JOBS); retry later",
-                retry_after_s=5,
-            )
+            raise self._busy()
         job = Job(id=uuid.uuid4().hex, description=description, total=total, owner=owner)
         self._jobs[job.id] = job
         job.task = asyncio.create_task(self._run(job, work), name=f"job-{job.id}")
@@ -109,6 +121,11 @@ class JobManager:
             job.status, job.error = "failed", "internal server error"
         finally:
             job.finished = time.time()
+
+    def _busy(self) -> Overloaded:
+        return Overloaded(
+            f"{self._max_running} evaluations are already in progress (POSECAST_MAX_JOBS); retry later", retry_after_s=5
+        )
 
     def _purge(self) -> None:
         now = time.time()

@@ -80,11 +80,21 @@ class Settings(BaseSettings):
     max_eval_unpacked_bytes: int = Field(
         256 * MIB, ge=1, description="Most bytes an evaluation archive may unpack to (zip and tar bombs)."
     )
+    max_eval_annotation_bytes: int = Field(
+        32 * MIB,
+        ge=1,
+        description="Largest COCO annotation JSON inside an evaluation archive (parsing costs several times it).",
+    )
     max_eval_samples: int = Field(5000, ge=1, description="Most samples (people or sequences) in one evaluation set.")
     eval_sync_max_samples: int = Field(
         64, ge=0, description="Evaluation sets up to this many samples are answered at once; larger ones run as a job."
     )
-    max_jobs: int = Field(2, ge=1, description="Evaluation jobs running at once; more get 503 + Retry-After.")
+    max_jobs: int = Field(
+        2,
+        ge=1,
+        description="Evaluations in progress at once (uploads being read or scored, and jobs); more get 503 + "
+        "Retry-After, before their upload is unpacked.",
+    )
     job_ttl_s: float = Field(3600.0, gt=0, description="How long a finished job's result stays readable.")
     admin_token: SecretStr | None = Field(
         None,

@@ -128,22 +128,28 @@ async def evaluate_model(
             "(POSECAST_MAX_EVAL_UPLOAD_BYTES)"
         )
     data = await dataset.read()
-    limits = SetLimits(settings.max_eval_unpacked_bytes, settings.max_eval_samples, settings.max_image_pixels)
+    limits = SetLimits(
+        settings.max_eval_unpacked_bytes,
+        settings.max_eval_samples,
+        settings.max_image_pixels,
+        settings.max_eval_annotation_bytes,
+    )
     repository = repository_of(request)
     served = repository.get(name, version)
     require_task(served.card, ("pose", "forecast", "frames"), "evaluate")
-    labelled: PoseSet | SequenceSet
-    if served.card.task == "pose":
-        labelled = await read_archive(request, partial(read_pose_set, data, limits))
-    else:
-        labelled = await read_archive(request, lambda _: read_sequence_set(data, limits))
-    batch = min(settings.max_batch_size, served.max_request_batch_size)
-    run = partial(_run, repository, name, served.version, labelled, batch, settings.max_image_pixels)
-    if labelled.count <= settings.eval_sync_max_samples:
-        return await run(started, None)
     jobs: JobManager = request.app.state.jobs
-    description = f"evaluate {name} version {served.version}"
-    job = jobs.submit(description, labelled.count, key_owner(request), lambda job: run(time.perf_counter(), job))
+    with jobs.slot():
+        labelled: PoseSet | SequenceSet
+        if served.card.task == "pose":
+            labelled = await read_archive(request, partial(read_pose_set, data, limits))
+        else:
+            labelled = await read_archive(request, lambda _: read_sequence_set(data, limits))
+        batch = min(settings.max_batch_size, served.max_request_batch_size)
+        run = partial(_run, repository, name, served.version, labelled, batch, settings.max_image_pixels)
+        if labelled.count <= settings.eval_sync_max_samples:
+            return await run(started, None)
+        description = f"evaluate {name} version {served.version}"
+        job = jobs.submit(description, labelled.count, key_owner(request), lambda job: run(time.perf_counter(), job))
     accepted = JobAccepted(job_id=job.id, status_url=f"/v1/jobs/{job.id}", total=job.total)
     return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": accepted.status_url})
 

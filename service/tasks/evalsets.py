@@ -32,6 +32,7 @@ class SetLimits:
     max_unpacked_bytes: int
     max_samples: int
     max_pixels: int
+    max_annotation_bytes: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,7 +88,13 @@ def read_pose_set(data: bytes, limits: SetLimits, stop: threading.Event | None =
     documents = [name for name in files if name.lower().endswith(".json")]
     if len(documents) != 1:
         raise InvalidInput(f"the archive must hold exactly one COCO keypoints .json file, found {documents}")
-    annotations = load_json(files[documents[0]], documents[0])
+    document = files[documents[0]]
+    if len(document) > limits.max_annotation_bytes:
+        raise PayloadTooLarge(
+            f"{documents[0]} is {len(document)} bytes; the limit is {limits.max_annotation_bytes} "
+            "(POSECAST_MAX_EVAL_ANNOTATION_BYTES)"
+        )
+    annotations = load_json(document, documents[0])
     try:
         truth = read_coco_ground_truth(annotations)
     except ValueError as exc:

@@ -283,3 +283,12 @@ def test_a_stalled_body_gets_408_and_a_vanished_client_one_log_line(
         time.sleep(0.1)
     assert "client disconnected before its request was read" in server.logs()
     assert "Traceback" not in server.logs()
+
+
+def test_the_annotation_document_has_its_own_limit(task_repository: Path, run_server: RunServer) -> None:
+    """A 200 MB JSON array zipped into 270 KB cost 1.2 GB to parse; the document's size is checked first."""
+    server = run_server(task_repository, max_eval_annotation_bytes="10000")
+    dataset = zipped({"set/person_keypoints.json": json.dumps([0] * 10_000).encode()})
+    with server.client() as client:
+        response = client.post("/v1/models/pose/evaluate", files={"dataset": ("set.zip", dataset)})
+    assert_refused(response, 413, "POSECAST_MAX_EVAL_ANNOTATION_BYTES")

@@ -82,7 +82,7 @@ def test_archives_that_unpack_too_large_are_refused_before_reading() -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("zeros.bin", b"\0" * 2_000_000)  # a few KB compressed
-    limits = SetLimits(max_unpacked_bytes=1_000_000, max_samples=10, max_pixels=100)
+    limits = SetLimits(max_unpacked_bytes=1_000_000, max_samples=10, max_pixels=100, max_annotation_bytes=1_000_000)
     assert len(buffer.getvalue()) < 10_000
     with pytest.raises(PayloadTooLarge, match="POSECAST_MAX_EVAL_UNPACKED_BYTES"):
         read_pose_set(buffer.getvalue(), limits)
@@ -127,5 +127,31 @@ def test_jobs_are_bounded_report_progress_and_expire() -> None:
             jobs.get(job.id, None)
         assert jobs.get(failed.id, None).status == "failed"  # still within its TTL
         await jobs.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_upload_holds_a_job_slot_while_it_is_read() -> None:
+    """With one slot, a second upload is refused before it is unpacked, and a running job holds the slot too."""
+
+    async def scenario() -> None:
+        jobs = JobManager(max_running=1, ttl_s=60)
+        with jobs.slot():
+            with pytest.raises(Overloaded, match="POSECAST_MAX_JOBS"), jobs.slot():
+                pass
+            release = asyncio.Event()
+
+            async def work(job: Job) -> dict[str, Any]:
+                await release.wait()
+                return {}
+
+            job = jobs.submit("evaluate", 1, None, work)  # the upload's own slot becomes the job's
+        with pytest.raises(Overloaded), jobs.slot():
+            pass
+        release.set()
+        assert job.task is not None
+        await job.task
+        with jobs.slot():
+            pass
 
     asyncio.run(scenario())
