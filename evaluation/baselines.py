@@ -57,14 +57,42 @@ def seasonal_naive(history: npt.ArrayLike, horizon: int, period: int) -> FloatAr
     return np.asarray(array[:, indices], dtype=np.float64)
 
 
+def _drift_slope(array: FloatArray) -> FloatArray:
+    """(N, T, ...) -> (N, ...): the average change per step over the whole window, (x[T-1] - x[0]) / (T - 1)."""
+    return np.asarray((array[:, -1] - array[:, 0]) / (array.shape[1] - 1), dtype=np.float64)
+
+
+def drift(history: npt.ArrayLike, horizon: int) -> FloatArray:
+    """The window's average change per step carried on: x[T-1] + h × (x[T-1] - x[0]) / (T - 1) for h = 1..H."""
+    array = _history(history, horizon, 2)
+    steps = np.arange(1, horizon + 1, dtype=np.float64).reshape((1, horizon) + (1,) * (array.ndim - 2))
+    return np.asarray(array[:, -1][:, None] + steps * _drift_slope(array)[:, None], dtype=np.float64)
+
+
+def seasonal_naive_with_drift(history: npt.ArrayLike, horizon: int, period: int) -> FloatArray:
+    """Seasonal naive plus the trend: the value k seasons back, moved by the average change per step times the
+    k × period steps in between. The change per step is measured between points of the same phase (the last value
+    and the one whole seasons before it, as far back as the window reaches), so the season does not bias it."""
+    naive = seasonal_naive(history, horizon, period)
+    array = _history(history, horizon, period + 1)
+    span = (array.shape[1] - 1) // period * period  # whole seasons between the compared points
+    slope = (array[:, -1] - array[:, -1 - span]) / span
+    seasons_back = np.arange(horizon) // period + 1  # k for each forecast step
+    lag = (seasons_back * period).astype(np.float64).reshape((1, horizon) + (1,) * (array.ndim - 2))
+    return np.asarray(naive + lag * slope[:, None], dtype=np.float64)
+
+
 def forecast_baselines(history: npt.ArrayLike, horizon: int, *, period: int | None = None) -> dict[str, FloatArray]:
-    """Every forecast baseline that applies: seasonal naive only when a period is given."""
+    """Every forecast baseline that applies: the seasonal ones only when a period is given and fits the history."""
     forecasts = {
         "last_value": last_value(history, horizon),
         "constant_velocity": constant_velocity(history, horizon),
+        "drift": drift(history, horizon),
     }
     if period is not None:
         forecasts["seasonal_naive"] = seasonal_naive(history, horizon, period)
+        if np.shape(history)[1] > period:
+            forecasts["seasonal_naive_drift"] = seasonal_naive_with_drift(history, horizon, period)
     return forecasts
 
 

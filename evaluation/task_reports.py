@@ -6,13 +6,14 @@ Keeping the layout here is what makes a number from `POST /v1/models/{name}/eval
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from evaluation.baselines import copy_last_frame, forecast_baselines
+from evaluation.intervals import coverage, interval_bounds
 from evaluation.keypoints import VISIBILITY_OCCLUDED
 from evaluation.pck import compute_pck
 from evaluation.regression import regression_metrics
@@ -39,16 +40,35 @@ def pose_report(
 
 
 def forecast_report(
-    forecast: npt.ArrayLike, targets: npt.ArrayLike, history: npt.ArrayLike, period: int | None = None
+    forecast: npt.ArrayLike,
+    targets: npt.ArrayLike,
+    history: npt.ArrayLike,
+    period: int | None = None,
+    intervals: Mapping[str, npt.ArrayLike] | None = None,
 ) -> dict[str, Any]:
-    """Errors of a forecast (N, H, ...) beside last value, constant velocity and (with a period) seasonal naive."""
+    """Errors of a forecast (N, H, ...) beside every baseline that applies (the seasonal ones with a period), the
+    best of those baselines by RMSE, and with calibrated `intervals` (level -> half-widths) their coverage."""
     truth = np.asarray(targets)
     baselines = forecast_baselines(history, truth.shape[1], period=period)
-    return {
+    report: dict[str, Any] = {
         "model": regression_metrics(forecast, truth).to_dict(),
         "baselines": {name: regression_metrics(values, truth).to_dict() for name, values in baselines.items()},
         "test_samples": len(truth),
     }
+    best = min(report["baselines"], key=lambda name: report["baselines"][name]["rmse"])
+    model_rmse, best_rmse = report["model"]["rmse"], report["baselines"][best]["rmse"]
+    report["best_baseline"] = {
+        "name": best,
+        "rmse": best_rmse,
+        "model_rmse": model_rmse,
+        "ratio": model_rmse / best_rmse if best_rmse > 0 else float("inf"),
+    }
+    if intervals:
+        report["intervals"] = {
+            level: {"coverage": coverage(truth, *interval_bounds(forecast, history, widths))}
+            for level, widths in intervals.items()
+        }
+    return report
 
 
 def frames_report(forecast: npt.ArrayLike, targets: npt.ArrayLike, history: npt.ArrayLike) -> dict[str, Any]:

@@ -66,6 +66,21 @@ class SequenceLimits(BaseModel):
     )
 
 
+class ForecastIntervals(BaseModel):
+    """Split-conformal prediction intervals calibrated on the validation block (see `evaluation.intervals`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["split_conformal"] = "split_conformal"
+    scale: Literal["window_std"] = Field(
+        "window_std", description="Half-widths are in units of each input window's standard deviation over time."
+    )
+    calibration_windows: int = Field(ge=1, description="Validation windows the quantiles come from.")
+    half_widths: dict[str, list[list[float]]] = Field(
+        description="Level (e.g. '0.8') -> (horizon, features): forecast ± half-width × window std."
+    )
+
+
 class ModelCard(BaseModel):
     """Everything a server, an operator or a reader needs to know about one exported model version."""
 
@@ -81,6 +96,7 @@ class ModelCard(BaseModel):
     outputs: list[TensorSpec]
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     sequence: SequenceLimits | None = None
+    intervals: ForecastIntervals | None = None
     max_request_batch_size: int | None = Field(
         None, ge=1, description="Most samples one request may send; the server's default when unset."
     )

@@ -17,6 +17,8 @@ from models.attention import MultiHeadAttention, causal_mask, sinusoidal_positio
 from models.base import IOSpec, PosecastModel, TensorAxes
 from models.registry import register_model
 
+WINDOW_STD_FLOOR = 1e-3  # with normalize="window", in units of the train split's std
+
 
 @dataclass
 class TransformerForecasterConfig:
@@ -31,6 +33,10 @@ class TransformerForecasterConfig:
     max_length: int = 512  # longest input the positional encoding table covers
     feature_mean: list[float] | None = None  # train-split statistics, applied inside the graph
     feature_std: list[float] | None = None
+    # "dataset": standardize with feature_mean / feature_std; "window": with each input window's own mean and std
+    # over time (reversible instance normalization), so a series at a new level or scale looks like the training
+    # one; feature_std then only floors the window std.
+    normalize: str = "dataset"
 
 
 class FeedForward(nn.Module):
@@ -84,6 +90,8 @@ class TransformerForecaster(PosecastModel):
 
     def __init__(self, config: TransformerForecasterConfig) -> None:
         super().__init__()
+        if config.normalize not in ("dataset", "window"):
+            raise ValueError(f"normalize must be 'dataset' or 'window', got {config.normalize!r}")
         self.config = config
         d = config.num_features
         self.register_buffer("feature_mean", torch.tensor(config.feature_mean or [0.0] * d))
@@ -100,9 +108,19 @@ class TransformerForecaster(PosecastModel):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, history: torch.Tensor) -> torch.Tensor:
-        history = (history - self.feature_mean) / self.feature_std
+        level, scale = self._standardization(history)
+        history = (history - level) / scale
         forecast = self.generate(history[:, -1:], self.encode(history))  # the last value starts the decoder
-        return forecast * self.feature_std + self.feature_mean
+        return forecast * scale + level
+
+    def _standardization(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(level, scale) broadcastable to (B, T, D): the train split's, or each window's own."""
+        if self.config.normalize == "dataset":
+            return self.feature_mean, self.feature_std
+        level = history.mean(dim=1, keepdim=True)  # (B, 1, D)
+        variance = ((history - level) ** 2).mean(dim=1, keepdim=True)
+        floor = WINDOW_STD_FLOOR * self.feature_std  # a flat window must not divide by zero
+        return level, torch.sqrt(variance + floor**2)
 
     def generate(self, last: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         """Decode `horizon` steps one at a time, each fed back as the next decoder input; -> (B, horizon, D).

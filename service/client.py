@@ -86,6 +86,7 @@ def pose(http: httpx.Client, args: argparse.Namespace) -> Any:
 def forecast(http: httpx.Client, args: argparse.Namespace) -> Any:
     path = _model_path(http, args, "forecast") + "/forecast"
     fields = {"frames_as": args.frames_as} | ({"horizon": str(args.horizon)} if args.horizon else {})
+    fields |= {"intervals": args.intervals} if args.intervals else {}
     if args.sequence.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
         files = _files([args.sequence, *args.more_frames], "frames")
     else:
@@ -142,6 +143,7 @@ def parser() -> argparse.ArgumentParser:
     forecast_command.add_argument("more_frames", type=Path, nargs="*", help="further frames, when images")
     forecast_command.add_argument("--horizon", type=int)
     forecast_command.add_argument("--frames-as", choices=("array", "png"), default="array")
+    forecast_command.add_argument("--intervals", help="prediction interval levels, e.g. 0.8,0.95")
     evaluate_command = with_model("evaluate", "PCK, MSE, or a served model on a labelled set")
     evaluate_command.add_argument("metric", choices=("pck", "mse", "model"))
     evaluate_command.add_argument("files", type=Path, nargs="*", help="mse: predictions.npy targets.npy; model: a set")

@@ -10,15 +10,21 @@ from typing import Any
 
 @dataclass
 class DataConfig:
-    kind: str = "synthetic_pose"  # synthetic_pose | motion | motion_frames | moving_digits | coco | arrays
+    kind: str = "synthetic_pose"  # synthetic_pose, motion, motion_frames, moving_digits, coco, arrays, statsmodels
     num_samples: int = 2000  # generated datasets: samples before the split
     seed: int = 0  # generated datasets: the data seed (independent of the training seed)
-    path: str | None = None  # coco: annotation JSON; arrays: .npz or .csv file
+    path: str | None = None  # coco: annotation JSON; arrays: .npz or .csv file; statsmodels: dataset name
     images: str | None = None  # coco: image folder
     input_length: int = 20  # sequences: steps or frames given to the model
     horizon: int = 10  # sequences: steps or frames to predict
     stride: int = 1  # arrays: step between windows cut from a series
     fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train, validation, test
+    # forecasts: "window" standardizes each input window by its own level and scale inside the graph (RevIN), for
+    # series that drift out of the training range; "dataset" uses train-split statistics. Default: window for
+    # user series (arrays, statsmodels), dataset for generated motion.
+    normalize: str | None = None
+    season_length: int | None = None  # forecasts: steps per season; detected from the autocorrelation when unset
+    interval_levels: list[float] = field(default_factory=lambda: [0.8, 0.95])  # conformal interval coverage
     options: dict[str, Any] = field(default_factory=dict)  # generator settings, e.g. image_size, occlusion_prob
 
 

@@ -12,7 +12,7 @@ from evaluation.pck import compute_pck
 from modelcard import CARD_FILENAME, MODEL_FILENAME, ModelCard, file_sha256
 from training.checkpoint import Checkpoint
 from training.config import TrainConfig
-from training.export import onnx_predictor
+from training.export import evaluation_extra, onnx_predictor
 from training.tasks import task_for
 from training.tasks.base import predict_in_batches, torch_predictor
 
@@ -22,7 +22,9 @@ def evaluate_checkpoint(path: Path) -> tuple[str, dict[str, Any], dict[str, floa
     state = Checkpoint.load(path)
     model = state.build_model()
     task = task_for(model.io_spec().task)
-    metrics = task.evaluate(torch_predictor(model), task.test_split(state.train_config), state.extra)
+    predict = torch_predictor(model)
+    intervals = task.calibrate(predict, state.train_config)
+    metrics = task.evaluate(predict, task.test_split(state.train_config), evaluation_extra(state.extra, intervals))
     return task.card_task, metrics, task.headline(metrics)
 
 
@@ -37,7 +39,7 @@ def evaluate_version(version_dir: Path) -> tuple[ModelCard, dict[str, Any], dict
         raise ValueError(f"{onnx_path} has sha256 {digest}, but its card says {card.sha256}")
     task = task_for(card.task)
     test = task.test_split(TrainConfig.from_dict(card.training["config"]))  # deterministic from the data seed
-    metrics = task.evaluate(onnx_predictor(onnx_path), test, card.training["extra"])
+    metrics = task.evaluate(onnx_predictor(onnx_path), test, evaluation_extra(card.training["extra"], card.intervals))
     return card, metrics, task.headline(metrics)
 
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from modelcard import CARD_FILENAME, MODEL_FILENAME, Datatype, ModelCard, TensorSpec, file_sha256
+from modelcard import CARD_FILENAME, MODEL_FILENAME, Datatype, ForecastIntervals, ModelCard, TensorSpec, file_sha256
 from training.checkpoint import Checkpoint
 from training.onnx_export import ExportError, export_onnx
 from training.tasks import task_for
@@ -53,6 +54,11 @@ def measure_parity(reference: Predictor, candidate: Predictor, inputs: list[npt.
     return worst
 
 
+def evaluation_extra(extra: dict[str, Any], intervals: ForecastIntervals | None) -> dict[str, Any]:
+    """What `Task.evaluate` needs: the checkpoint's extra, plus calibrated intervals to measure their coverage."""
+    return extra | ({"intervals": intervals.half_widths} if intervals else {})
+
+
 def next_version(model_dir: Path) -> int:
     versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
     return max(versions, default=0) + 1
@@ -83,7 +89,8 @@ def export_to_repository(
         parity = measure_parity(torch_predictor(model), served, [x[:PARITY_SAMPLES] for x in inputs])
         if parity > PARITY_TOLERANCE:
             raise ExportError(f"onnxruntime differs from torch by {parity:.3g} > {PARITY_TOLERANCE}; not exported")
-        metrics = task.evaluate(served, test, state.extra)  # what the server will actually compute
+        intervals = task.calibrate(served, config)
+        metrics = task.evaluate(served, test, evaluation_extra(state.extra, intervals))  # what the server computes
         card = ModelCard(
             name=name,
             version=version,
@@ -106,6 +113,7 @@ def export_to_repository(
             },
             environment=environment(),
             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            intervals=intervals,
             **task.card_fields(config, model, state.extra),
         )
         card.write(scratch / CARD_FILENAME)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 
 from service.api.bodies import errors
 from service.api.common import model_router
-from service.api.schemas import ModelInfo
+from service.api.schemas import BaselineComparison, ModelInfo
 from service.errors import InvalidInput
 from service.model import ServedModel
 from service.routing import repository_of
@@ -40,6 +42,17 @@ def describe(served: ServedModel, versions: list[str]) -> ModelInfo:
         max_horizon=horizon,
         keypoint_names=card.keypoint_names,
         skeleton=card.skeleton,
+        interval_levels=sorted(float(level) for level in card.intervals.half_widths) if card.intervals else None,
+        versus_baseline=_versus_baseline(card.metrics),
+    )
+
+
+def _versus_baseline(metrics: dict[str, Any]) -> BaselineComparison | None:
+    best = metrics.get("best_baseline")
+    if best is None:
+        return None
+    return BaselineComparison(
+        baseline=best["name"], baseline_rmse=best["rmse"], model_rmse=best["model_rmse"], ratio=best["ratio"]
     )
 
 

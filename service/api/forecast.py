@@ -31,12 +31,20 @@ from service.api.bodies import (
 )
 from service.api.common import elapsed_ms, model_router, require_task
 from service.api.pose import pose_response, run_pose
-from service.api.schemas import EXAMPLE_SEQUENCE, ForecastRequest, ForecastResponse, PoseResponse
+from service.api.schemas import EXAMPLE_SEQUENCE, ForecastRequest, ForecastResponse, IntervalBounds, PoseResponse
 from service.errors import InvalidInput
 from service.model import ServedModel
 from service.routing import in_thread_if_large, repository_of, settings_of, until_disconnected
 from service.tasks.arrays import load_npy, parse_array
-from service.tasks.forecast import SEQUENCE_TASKS, check_horizon, frames_from_images, from_forecast, to_history
+from service.tasks.forecast import (
+    SEQUENCE_TASKS,
+    calibrated_half_widths,
+    check_horizon,
+    frames_from_images,
+    from_forecast,
+    prediction_intervals,
+    to_history,
+)
 from service.tasks.images import PixelBudget, decode_image, encode_png
 from service.tasks.pose import input_size, keypoint_names, prepare_images, skeleton
 
@@ -58,6 +66,7 @@ FORECAST_DOC: dict[str, Any] = {
             "frames": FILES,
             "horizon": {"type": "integer", "minimum": 1},
             "frames_as": {"type": "string", "enum": ["array", "png"]},
+            "intervals": {"type": "string", "description": "comma list of levels, e.g. 0.8,0.95"},
         },
     ),
 }
@@ -79,7 +88,10 @@ async def read_request(request: Request, limit: int) -> tuple[ForecastRequest, b
             f"multipart files must be one `sequence` (.npy) or `frames` images, got {sorted(form.files)}"
         )
     npy = form.files.get("sequence", [None])[0]
-    return validated(ForecastRequest, dict(form.fields)), npy, list(form.files.get("frames", []))
+    fields: dict[str, Any] = dict(form.fields)
+    if "intervals" in fields:  # a comma list in a form field, e.g. "0.8,0.95"
+        fields["intervals"] = [level for level in fields["intervals"].split(",") if level.strip()]
+    return validated(ForecastRequest, fields), npy, list(form.files.get("frames", []))
 
 
 def client_array(body: ForecastRequest, npy: bytes | None) -> npt.NDArray[np.float64]:
@@ -116,9 +128,11 @@ async def forecast(request: Request, name: str, version: str | None = None) -> F
                 array = await asyncio.to_thread(client_array, body, npy)
             history = to_history(array, card)
             horizon = check_horizon(card, body.horizon)
+            half_widths = calibrated_half_widths(card, body.intervals) if body.intervals else None
             work = served.infer({card.inputs[0].name: history}, [card.outputs[0].name])
             output = (await until_disconnected(request, work))[card.outputs[0].name]
     steps = from_forecast(output, horizon, card)
+    bounds = prediction_intervals(half_widths, history, steps) if half_widths else None
     as_png = card.task == "frames" and body.frames_as == "png"
     count = steps.shape[1] if card.keypoint_names and steps.ndim == 3 else 0
     return ForecastResponse(
@@ -130,6 +144,11 @@ async def forecast(request: Request, name: str, version: str | None = None) -> F
         shape=list(steps.shape),
         forecast=None if as_png else steps.tolist(),
         frames_png=await asyncio.to_thread(_pngs, steps) if as_png else None,
+        intervals={
+            level: IntervalBounds(lower=low.tolist(), upper=high.tolist()) for level, (low, high) in bounds.items()
+        }
+        if bounds
+        else None,
         keypoint_names=keypoint_names(card, count) if count else None,
         skeleton=skeleton(card, count) if count else None,
     )

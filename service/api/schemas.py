@@ -45,6 +45,13 @@ class ErrorBody(BaseModel):
     error: str = Field(description="What was wrong and what was expected.")
 
 
+class BaselineComparison(BaseModel):
+    baseline: str = Field(description="The best of last value, constant velocity, drift and the seasonal ones.")
+    baseline_rmse: float
+    model_rmse: float
+    ratio: float = Field(description="model_rmse / baseline_rmse: below 1 beats the baseline.")
+
+
 class ModelInfo(BaseModel):
     name: str
     version: str
@@ -58,6 +65,10 @@ class ModelInfo(BaseModel):
     max_horizon: int | None
     keypoint_names: list[str] | None
     skeleton: list[tuple[int, int]] | None
+    interval_levels: list[float] | None = Field(None, description="Calibrated prediction interval levels.")
+    versus_baseline: BaselineComparison | None = Field(
+        None, description="Forecasters: the model's test RMSE against the best baseline, from its card."
+    )
 
 
 class PoseRequest(Strict):
@@ -111,6 +122,16 @@ class ForecastRequest(Strict):
     )
     horizon: int | None = Field(None, description="Steps to forecast, 1..max_horizon; default max_horizon.")
     frames_as: Literal["array", "png"] = Field("array", description="Frame forecasts as arrays or base64 PNGs.")
+    intervals: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(
+        None,
+        description="Prediction interval levels to return, among those the model was calibrated at (GET "
+        "/v1/models: interval_levels), e.g. [0.8, 0.95].",
+    )
+
+
+class IntervalBounds(BaseModel):
+    lower: NestedNumbers = Field(description="Shaped like `forecast`.")
+    upper: NestedNumbers
 
 
 class ForecastResponse(BaseModel):
@@ -122,6 +143,9 @@ class ForecastResponse(BaseModel):
     shape: list[int] = Field(description="Shape of `forecast`: (horizon, *step_shape).")
     forecast: NestedNumbers | None = Field(description="In the units of the input; null when frames_as is png.")
     frames_png: list[str] | None = Field(None, description="Base64 PNGs, one per forecast frame, when asked for.")
+    intervals: dict[str, IntervalBounds] | None = Field(
+        None, description="Level -> bounds, when asked for: split-conformal, calibrated on the validation block."
+    )
     keypoint_names: list[str] | None = None
     skeleton: list[tuple[int, int]] | None = None
 

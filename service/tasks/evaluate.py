@@ -88,7 +88,8 @@ async def evaluate_sequences(
     if card.task == "frames":
         return await asyncio.to_thread(checked, frames_report, forecast, targets, history)
     period = card.training.get("extra", {}).get("period")
-    return await asyncio.to_thread(checked, forecast_report, forecast, targets, history, period)
+    intervals = card.intervals.half_widths if card.intervals else None
+    return await asyncio.to_thread(checked, forecast_report, forecast, targets, history, period, intervals)
 
 
 def _histories(dataset: SequenceSet, rows: range, card: ModelCard) -> npt.NDArray[np.float32]:

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from evaluation.intervals import interval_bounds, level_key
 from modelcard import ModelCard
 from service.errors import InvalidInput
 from service.tasks.arrays import require_finite, require_shape
@@ -80,6 +81,33 @@ def from_forecast(output: npt.NDArray[np.floating], horizon: int, card: ModelCar
     """Graph output (1, max_horizon, ...) -> (horizon, *step_shape) for the client."""
     steps = np.asarray(output[0, :horizon], dtype=np.float32)
     return steps.reshape(horizon, *step_shape(card))
+
+
+HalfWidths = dict[str, list[list[float]]]  # level -> (horizon, features), as the card stores them
+
+
+def calibrated_half_widths(card: ModelCard, levels: Sequence[float]) -> HalfWidths:
+    """The card's half-widths at the requested levels; 400 before any inference when it has none of them."""
+    calibrated = card.intervals.half_widths if card.intervals else {}
+    if not calibrated:
+        raise InvalidInput(f"model '{card.name}' has no calibrated prediction intervals in its card")
+    missing = [level for level in levels if level_key(level) not in calibrated]
+    if missing:
+        raise InvalidInput(f"model '{card.name}' has intervals at levels {sorted(calibrated)}, not {missing}")
+    return {level_key(level): calibrated[level_key(level)] for level in levels}
+
+
+def prediction_intervals(
+    half_widths: HalfWidths, history: npt.NDArray[np.float32], steps: npt.NDArray[np.float32]
+) -> dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+    """level -> (lower, upper), each shaped like `steps` (horizon, *step_shape): the half-widths scaled by the
+    spread of the request's own window `history` (1, T, ...)."""
+    bounds = {}
+    for level, widths in half_widths.items():
+        flat = steps.reshape(1, len(steps), -1)  # (1, H, D), as the card lays half-widths out
+        lower, upper = interval_bounds(flat, history.reshape(1, history.shape[1], -1), widths)
+        bounds[level] = (lower[0].reshape(steps.shape), upper[0].reshape(steps.shape))
+    return bounds
 
 
 def frames_from_images(images: Sequence[Image.Image], card: ModelCard) -> npt.NDArray[np.float32]:

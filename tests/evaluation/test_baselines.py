@@ -8,10 +8,12 @@ import pytest
 from evaluation.baselines import (
     constant_velocity,
     copy_last_frame,
+    drift,
     forecast_baselines,
     last_value,
     mean_pose,
     seasonal_naive,
+    seasonal_naive_with_drift,
 )
 
 HISTORY = np.array([[[0.0, 0.0], [1.0, 2.0], [3.0, 5.0]]])  # (N=1, T=3, F=2)
@@ -40,10 +42,25 @@ def test_copy_last_frame_keeps_frame_dims() -> None:
         copy_last_frame(frames[0], 1)
 
 
-def test_forecast_baselines_adds_seasonal_naive_only_with_a_period() -> None:
-    assert list(forecast_baselines(HISTORY, 2)) == ["last_value", "constant_velocity"]
+def test_drift_carries_the_windows_average_change_on() -> None:
+    # slope over the window: (3 - 0) / 2 = 1.5 and (5 - 0) / 2 = 2.5 per step
+    np.testing.assert_array_equal(drift(HISTORY, 2), [[[4.5, 7.5], [6.0, 10.0]]])
+
+
+def test_seasonal_naive_with_drift_moves_each_season_by_the_trend() -> None:
+    """A seasonal series on a line is forecast exactly: the season repeats, lifted by slope x lag."""
+    t = np.arange(30, dtype=np.float64)
+    series = 0.5 * t + np.tile([0.0, 3.0, -1.0, 2.0, 1.0], 6)  # period 5, exact seasonality
+    history, future = series[None, :20], series[None, 20:]
+    np.testing.assert_allclose(seasonal_naive_with_drift(history, 10, period=5), future, atol=1e-12)
+    assert np.abs(seasonal_naive(history, 10, period=5) - future).max() > 2  # plain seasonal naive lags the trend
+
+
+def test_forecast_baselines_adds_the_seasonal_ones_only_with_a_period() -> None:
+    assert list(forecast_baselines(HISTORY, 2)) == ["last_value", "constant_velocity", "drift"]
     both = forecast_baselines(HISTORY, 2, period=2)
     np.testing.assert_array_equal(both["seasonal_naive"], [[[1.0, 2.0], [3.0, 5.0]]])
+    assert set(both) == {"last_value", "constant_velocity", "drift", "seasonal_naive", "seasonal_naive_drift"}
 
 
 def test_mean_pose_averages_labelled_points_per_joint() -> None:

@@ -11,12 +11,22 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
-from modelcard import Preprocessing, SequenceLimits, TensorSpec
+from modelcard import ForecastIntervals, Preprocessing, SequenceLimits, TensorSpec
 from tests.service.conftest import _export, add_version
 
 POSE_SIZE = (48, 64)  # (H, W): not square, so letterboxing pads one side or the other
 SEQPOSE_SIZE = (32, 32)
 KEYPOINT_HORIZON, SERIES_HORIZON, FRAMES_HORIZON = 4, 6, 3
+# The series model's card, as a forecaster trained on a user series writes it: calibrated intervals (half-widths
+# growing with the step, per feature) and its test comparison with the best baseline.
+SERIES_INTERVALS = ForecastIntervals(
+    calibration_windows=40,
+    half_widths={
+        level: [[factor * (step + 1) * (feature + 1) for feature in range(3)] for step in range(SERIES_HORIZON)]
+        for level, factor in (("0.8", 0.5), ("0.95", 1.0))
+    },
+)
+SERIES_METRICS = {"best_baseline": {"name": "seasonal_naive_drift", "rmse": 2.0, "model_rmse": 1.5, "ratio": 0.75}}
 FRAME_SHAPE = (1, 16, 16)
 PAD = 114 / 255
 KEYPOINTS = {"keypoint_names": list(COCO_KEYPOINT_NAMES), "skeleton": [list(edge) for edge in COCO_SKELETON]}
@@ -124,7 +134,7 @@ def write_repository(root: Path, files: dict[str, Path]) -> Path:
     )
     forecasts: dict[str, tuple[int, list[int], dict[str, Any]]] = {
         "keypoints": (KEYPOINT_HORIZON, [17, 2], KEYPOINTS),
-        "series": (SERIES_HORIZON, [3], {}),
+        "series": (SERIES_HORIZON, [3], {"intervals": SERIES_INTERVALS, "metrics": SERIES_METRICS}),
     }
     for name, (horizon, step, extra) in forecasts.items():
         features = 34 if step == [17, 2] else 3

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.service.conftest import Server
-from tests.service.taskmodels import FRAME_SHAPE, FRAMES_HORIZON, KEYPOINT_HORIZON, SEQPOSE_SIZE
+from tests.service.taskmodels import FRAME_SHAPE, FRAMES_HORIZON, KEYPOINT_HORIZON, SEQPOSE_SIZE, SERIES_INTERVALS
 from tests.service.v2client import reference
 
 
@@ -66,6 +66,47 @@ def test_series_forecast_from_json_and_npy_agree(http: httpx.Client, task_files:
     ).json()
     np.testing.assert_allclose(by_json["forecast"], expected, rtol=1e-5, atol=1e-5)
     assert by_file["forecast"] == by_json["forecast"]
+
+
+def test_series_forecast_with_intervals_scaled_by_the_requests_own_window(http: httpx.Client) -> None:
+    """Bounds = forecast ± the card's half-width × the window's standard deviation, per step and feature; the same
+    from JSON and from a multipart form."""
+    history = np.random.default_rng(3).normal(size=(8, 3)) * [1.0, 10.0, 100.0] + [0.0, 50.0, -20.0]
+    body = http.post(
+        "/v1/models/series/forecast", json={"sequence": history.tolist(), "horizon": 4, "intervals": [0.8, 0.95]}
+    ).json()
+    forecast, spread = np.array(body["forecast"]), history.astype(np.float32).std(axis=0)
+    for level in ("0.8", "0.95"):
+        half = np.array(SERIES_INTERVALS.half_widths[level][:4]) * spread
+        np.testing.assert_allclose(body["intervals"][level]["lower"], forecast - half, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(body["intervals"][level]["upper"], forecast + half, rtol=1e-5, atol=1e-4)
+    form = http.post(
+        "/v1/models/series/forecast",
+        files={"sequence": ("s.npy", npy(history.astype(np.float32)))},
+        data={"horizon": "4", "intervals": "0.8,0.95"},
+    ).json()
+    np.testing.assert_allclose(form["intervals"]["0.95"]["upper"], body["intervals"]["0.95"]["upper"], rtol=1e-6)
+    listing = {model["name"]: model for model in http.get("/v1/models").json()}
+    assert listing["series"]["interval_levels"] == [0.8, 0.95]
+    assert listing["series"]["versus_baseline"] == {
+        "baseline": "seasonal_naive_drift", "baseline_rmse": 2.0, "model_rmse": 1.5, "ratio": 0.75
+    }  # fmt: skip
+    assert listing["keypoints"]["interval_levels"] is None
+
+
+@pytest.mark.parametrize(
+    ("model", "levels", "message"),
+    [("series", [0.9], "has intervals at levels ['0.8', '0.95'], not [0.9]"),
+     ("keypoints", [0.8], "has no calibrated prediction intervals"),
+     ("series", [1.5], "less than 1")],
+)  # fmt: skip
+def test_interval_levels_the_model_was_not_calibrated_at(
+    http: httpx.Client, model: str, levels: list[float], message: str
+) -> None:
+    step = [0.0, 1.0, 2.0] if model == "series" else np.zeros((17, 2)).tolist()
+    response = http.post(f"/v1/models/{model}/forecast", json={"sequence": [step] * 4, "intervals": levels})
+    assert response.status_code == 400
+    assert message in response.json()["error"]
 
 
 def test_frame_forecast_as_arrays_and_as_pngs(http: httpx.Client, task_files: dict[str, Path]) -> None:

@@ -84,7 +84,7 @@ def test_forecast_model_exports_with_baselines_and_limits(tmp_path: Path) -> Non
     assert card.sequence is not None
     assert (card.sequence.max_horizon, card.sequence.feature_shape) == (3, [17, 2])
     assert card.inputs[0].shape == [-1, -1, 34]
-    assert set(card.metrics["baselines"]) == {"last_value", "constant_velocity"}
+    assert set(card.metrics["baselines"]) == {"last_value", "constant_velocity", "drift"}
     assert len(card.metrics["model"]["per_step"]["mse"]) == 3
     assert card.preprocessing.mean is not None
     assert len(card.preprocessing.mean) == 34

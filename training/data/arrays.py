@@ -82,23 +82,30 @@ def read_csv_series(path: str | Path) -> npt.NDArray[np.float64]:
     return _as_features(table, str(path))
 
 
+def read_series(path: str | Path) -> list[npt.NDArray[np.float64]] | None:
+    """The (T, F) series of a user file, or None for an .npz of windows cut already."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        return [read_csv_series(path)]
+    if path.suffix != ".npz":
+        raise ValueError(f"{path}: expected a .csv or .npz file")
+    with np.load(path, allow_pickle=False) as data:
+        if "inputs" in data and "targets" in data and "series" not in data:
+            return None
+        if "series" not in data:
+            raise ValueError(f"{path} must hold 'series', or 'inputs' and 'targets'; it holds {sorted(data.files)}")
+        series = data["series"]
+    return [_as_features(s, "series") for s in (series if series.ndim == 3 else [series])]
+
+
 def load_windows(
     path: str | Path, input_length: int, horizon: int, stride: int = 1, columns_as_series: bool = False
 ) -> Windows:
     """Windows from a user file (layouts in the module docstring)."""
-    path = Path(path)
-    if path.suffix == ".csv":
-        parts = [read_csv_series(path)]
-    elif path.suffix == ".npz":
+    parts = read_series(path)
+    if parts is None:
         with np.load(path, allow_pickle=False) as data:
-            if "inputs" in data and "targets" in data and "series" not in data:
-                return _ready_windows(data["inputs"], data["targets"], input_length, horizon)
-            if "series" not in data:
-                raise ValueError(f"{path} must hold 'series', or 'inputs' and 'targets'; it holds {sorted(data.files)}")
-            series = data["series"]
-        parts = [_as_features(s, "series") for s in (series if series.ndim == 3 else [series])]
-    else:
-        raise ValueError(f"{path}: expected a .csv or .npz file")
+            return _ready_windows(data["inputs"], data["targets"], input_length, horizon)
     if columns_as_series:
         parts = [part[:, [k]] for part in parts for k in range(part.shape[1])]
     return sliding_windows(parts, input_length, horizon, stride)

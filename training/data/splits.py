@@ -44,6 +44,23 @@ def split_indices(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: in
     return Split(train=np.sort(parts[0]), val=np.sort(parts[1]), test=np.sort(parts[2]))
 
 
+def block_split(n: int, fractions: Sequence[float], gap: int) -> Split:
+    """Contiguous blocks in order (train, validation, test), each later block starting `gap` indices after the
+    one before ends, for windows cut with stride 1 from one series.
+
+    Window i holds steps i .. i + L + H - 1; with gap >= H - 1 no step is a target of windows in two blocks, so
+    validation and test targets were never training targets. The dropped windows are counted out of the earlier
+    block (train keeps its share of what remains).
+    """
+    if gap < 0:
+        raise ValueError(f"gap must be >= 0, got {gap}")
+    usable = n - 2 * gap
+    if usable < 3:
+        raise ValueError(f"{n} windows leave too few for three blocks with a gap of {gap} between them")
+    blocks = split_indices(usable, fractions, shuffle=False)
+    return Split(train=blocks.train, val=blocks.val + gap, test=blocks.test + 2 * gap)
+
+
 @dataclass(frozen=True)
 class NormStats:
     """Per-channel (or per-feature) mean and standard deviation; x_norm = (x - mean) / std."""

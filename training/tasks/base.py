@@ -12,6 +12,7 @@ import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset
 
+from modelcard import ForecastIntervals
 from models import PosecastModel
 from training.config import TrainConfig
 
@@ -63,6 +64,10 @@ class Task(ABC):
     def headline(self, metrics: dict[str, Any]) -> dict[str, float]:
         """The few numbers a table shows for this task (model and baselines), by column name."""
         return {}
+
+    def calibrate(self, predict: Predictor, config: TrainConfig) -> ForecastIntervals | None:
+        """Prediction intervals fitted on the validation split, for tasks that have them."""
+        return None
 
 
 def predict_in_batches(predict: Predictor, inputs: list[npt.NDArray[np.float32]], batch_size: int = 64) -> list[Any]:

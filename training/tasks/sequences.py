@@ -7,6 +7,8 @@ baselines beside them.
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -15,17 +17,55 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from evaluation.intervals import conformal_half_widths
 from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON, NUM_COCO_KEYPOINTS
+from evaluation.seasonality import detect_season_length
 from evaluation.task_reports import forecast_report, frames_report
+from modelcard import ForecastIntervals
 from models import PosecastModel
 from training.config import TrainConfig
-from training.data.arrays import load_windows
+from training.data.arrays import load_windows, read_series, sliding_windows
 from training.data.motion import MotionConfig, motion_batch
 from training.data.moving_digits import MovingDigitsConfig, moving_digits_batch
-from training.data.splits import compute_stats, split_indices
+from training.data.real_series import load_statsmodels_series
+from training.data.splits import block_split, compute_stats, split_indices
 from training.tasks.base import Arrays, Predictor, Task, TaskData, predict_in_batches
 
 Windows = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]  # (inputs, targets)
+USER_SERIES = ("arrays", "statsmodels")  # real series: chronological blocks, window normalization by default
+logger = logging.getLogger(__name__)
+
+
+def _user_series_windows(config: TrainConfig, parts: tuple[str, ...]) -> tuple[dict[str, Windows], dict[str, Any]]:
+    """Windows of a user file or a statsmodels series, split into chronological blocks with a gap of the horizon
+    between them, and the season length: the config's, else detected on the training steps."""
+    data = config.data
+    if not data.path:
+        raise ValueError(f"data.kind = {data.kind!r} needs data.path: a .npz or .csv file, or a statsmodels dataset")
+    series = [load_statsmodels_series(data.path)] if data.kind == "statsmodels" else read_series(data.path)
+    if series is None:  # windows cut already: independent of each other, no season to detect
+        loaded = load_windows(data.path, data.input_length, data.horizon)
+        gap, season, source = 0, data.season_length, "config" if data.season_length else "none"
+    else:
+        loaded = sliding_windows(series, data.input_length, data.horizon, data.stride)
+        gap = math.ceil(data.horizon / data.stride)
+        season, source = data.season_length, "config"
+        if season is None:
+            training_steps = np.concatenate([part[: int(len(part) * data.fractions[0])] for part in series])
+            season = detect_season_length(training_steps, max_lag=data.input_length)
+            source = "detected" if season else "none"
+            logger.info("season length detected from the training steps: %s", season or "none")
+    split = block_split(len(loaded.inputs), data.fractions, gap)
+    windows = {part: (loaded.inputs[getattr(split, part)], loaded.targets[getattr(split, part)]) for part in parts}
+    described = {
+        "feature_shape": [loaded.inputs.shape[-1]],
+        "keypoints": False,
+        "period": season,
+        "season_length_source": source,
+        "evaluation": f"rolling origin over the last block of windows, in time order; {gap} windows left out "
+        "between blocks so that no step is a target in two of them",
+    }
+    return windows, described
 
 
 def _dataset(inputs: npt.NDArray[np.float32], targets: npt.NDArray[np.float32]) -> TensorDataset:
@@ -61,22 +101,23 @@ class ForecastTask(Task):
                 keypoints, _, _ = motion_batch(data.seed, getattr(split, part), motion)  # (N, T, 17, 2)
                 sequences = keypoints.reshape(len(keypoints), length + horizon, -1).astype(np.float32)
                 windows[part] = (sequences[:, :length], sequences[:, length:])
-            return windows, {"feature_shape": [NUM_COCO_KEYPOINTS, 2], "keypoints": True}
-        if data.kind == "arrays":
-            if not data.path:
-                raise ValueError("data.kind = 'arrays' needs data.path: a .npz or .csv file")
-            loaded = load_windows(data.path, length, horizon, stride=data.stride)
-            split = split_indices(len(loaded.inputs), data.fractions, seed=data.seed, shuffle=False)
-            windows = {
-                part: (loaded.inputs[getattr(split, part)], loaded.targets[getattr(split, part)]) for part in parts
+            described = {
+                "feature_shape": [NUM_COCO_KEYPOINTS, 2],
+                "keypoints": True,
+                "period": data.options.get("period"),
             }
-            return windows, {"feature_shape": [loaded.inputs.shape[-1]], "keypoints": False}
-        raise ValueError(f"forecast models train on data.kind 'motion' or 'arrays', not {data.kind!r}")
+            return windows, described
+        if data.kind in USER_SERIES:
+            return _user_series_windows(config, parts)
+        raise ValueError(
+            f"forecast models train on data.kind 'motion', {' or '.join(map(repr, USER_SERIES))}, not {data.kind!r}"
+        )
 
     def prepare(self, config: TrainConfig) -> TaskData:
         windows, described = self._windows(config, ("train", "val", "test"))
         train_inputs = windows["train"][0]
         stats = compute_stats(train_inputs, axis=-1)
+        normalize = config.data.normalize or ("window" if config.data.kind in USER_SERIES else "dataset")
         return TaskData(
             train=_dataset(*windows["train"]),
             val=_dataset(*windows["val"]),
@@ -86,8 +127,25 @@ class ForecastTask(Task):
                 "horizon": config.data.horizon,
                 "feature_mean": list(stats.mean),
                 "feature_std": list(stats.std),
+                "normalize": normalize,
             },
-            extra={**described, "period": config.data.options.get("period")},
+            extra=described,
+        )
+
+    def calibrate(self, predict: Predictor, config: TrainConfig) -> ForecastIntervals | None:
+        """Split-conformal half-widths per horizon step and feature, from the validation block's residuals."""
+        windows, _ = self._windows(config, ("val",))
+        inputs, targets = windows["val"]
+        levels = [level for level in config.data.interval_levels if math.ceil((len(inputs) + 1) * level) <= len(inputs)]
+        for level in sorted(set(config.data.interval_levels) - set(levels)):
+            logger.warning("%d validation windows are too few for a %g interval; it is left out", len(inputs), level)
+        if not levels:
+            return None
+        (forecast,) = predict_in_batches(predict, [inputs])
+        widths = conformal_half_widths(forecast[:, : targets.shape[1]], targets, inputs, levels)
+        return ForecastIntervals(
+            calibration_windows=len(inputs),
+            half_widths={level: values.reshape(targets.shape[1], -1).tolist() for level, values in widths.items()},
         )
 
     def test_split(self, config: TrainConfig) -> Arrays:
@@ -105,11 +163,23 @@ class ForecastTask(Task):
     def evaluate(self, predict: Predictor, test: Arrays, extra: dict[str, Any]) -> dict[str, Any]:
         targets = test["targets"]
         (forecast,) = predict_in_batches(predict, self.test_inputs(test))
-        return forecast_report(forecast[:, : targets.shape[1]], targets, test["inputs"], period=extra.get("period"))
+        report = forecast_report(
+            forecast[:, : targets.shape[1]], targets, test["inputs"], extra.get("period"), extra.get("intervals")
+        )
+        best = report["best_baseline"]
+        if best["ratio"] >= 1:
+            logger.warning(
+                "the model loses to the %s baseline on the test block: RMSE %.4g vs %.4g",
+                best["name"],
+                best["model_rmse"],
+                best["rmse"],
+            )
+        return report
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, float]:
-        row = {"MSE": metrics["model"]["mse"]}
-        row |= {f"{name} MSE": result["mse"] for name, result in metrics["baselines"].items()}
+        best = metrics["best_baseline"]
+        row = {"RMSE": metrics["model"]["rmse"], f"best baseline ({best['name']}) RMSE": best["rmse"]}
+        row |= {f"{level} coverage": result["coverage"] for level, result in metrics.get("intervals", {}).items()}
         return row
 
     def card_fields(self, config: TrainConfig, model: PosecastModel, extra: dict[str, Any]) -> dict[str, Any]:
