@@ -105,7 +105,8 @@ const STANDING = [
 function exampleSequence() {
   const info = models.get($("forecast-model").value);
   if (!info) return;
-  const steps = Math.min(Math.max(info.min_input_length, 12), info.max_input_length || 12);
+  const wanted = info.step_shape.length === 1 && info.step_shape[0] === 1 ? 36 : 12;  // three seasons of a series
+  const steps = Math.min(Math.max(info.min_input_length, wanted), info.max_input_length || wanted);
   const size = info.step_shape.reduce((a, b) => a * b, 1);
   const isKeypoints = info.step_shape.length === 2 && info.step_shape[0] === STANDING.length;
   const sequence = Array.from({ length: steps }, (_, t) => {
@@ -113,6 +114,10 @@ function exampleSequence() {
       // A person standing in a 128 x 128 frame, stepping right and swinging the arms: something a pose forecaster
       // has seen in training.
       return STANDING.map(([x, y], j) => [+(x + 1.5 * t + (j >= 7 && j <= 10 ? 3 * Math.sin(0.6 * t) : 0)).toFixed(2), y]);
+    }
+    if (size === 1) {
+      // A monthly series rising with a yearly cycle, like the CO2 record the demo series forecaster learned.
+      return [+(368 + 0.15 * t + 3 * Math.sin((2 * Math.PI * t) / 12)).toFixed(2)];
     }
     const flat = Array.from({ length: size }, (_, j) => +(Math.sin(0.4 * t + j) + j * 0.1).toFixed(3));
     return reshape(flat, info.step_shape);
@@ -135,23 +140,35 @@ async function sendForecast() {
     status("forecast-status", `The sequence is not JSON: ${error.message}`, true);
     return;
   }
+  const info = models.get(name);
+  const level = info && info.interval_levels ? info.interval_levels[0] : null;
   status("forecast-status", "Running…");
   try {
+    const request = { sequence, horizon: Number($("horizon").value) };
+    if (level !== null) request.intervals = [level];
     const body = await call(`/v1/models/${encodeURIComponent(name)}/forecast`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sequence, horizon: Number($("horizon").value) }),
+      body: JSON.stringify(request),
     });
-    plot(sequence.map((step) => [step].flat(Infinity)), body.forecast.map((step) => [step].flat(Infinity)));
-    status("forecast-status", `${body.model_name} v${body.model_version}: ${body.horizon} steps, ${body.time_ms.toFixed(1)} ms`);
+    const flat = (rows) => rows.map((step) => [step].flat(Infinity));
+    const band = body.intervals ? body.intervals[String(level)] : null;
+    plot(flat(sequence), flat(body.forecast), band ? [flat(band.lower), flat(band.upper)] : null);
+    const parts = [`${body.model_name} v${body.model_version}: ${body.horizon} steps, ${body.time_ms.toFixed(1)} ms`];
+    if (band) parts.push(`shaded: ${Math.round(level * 100)}% interval`);
+    if (info && info.versus_baseline) {
+      const versus = info.versus_baseline;
+      parts.push(`test RMSE ${versus.model_rmse.toFixed(3)} vs ${versus.baseline} ${versus.baseline_rmse.toFixed(3)}`);
+    }
+    status("forecast-status", parts.join("; "));
   } catch (error) {
     status("forecast-status", error.message, true);
   }
 }
 
-function plot(history, future) {
+function plot(history, future, band) {
   const all = history.concat(future);
-  const values = all.flat();
+  const values = all.flat().concat(band ? band.flat(2) : []);
   const low = Math.min(...values);
   const high = Math.max(...values);
   const [width, height, pad] = [640, 240, 20];
@@ -162,6 +179,11 @@ function plot(history, future) {
   const shapes = [svgNode("line", { class: "axis", x1: x(history.length - 1), y1: pad, x2: x(history.length - 1), y2: height - pad })];
   for (let f = 0; f < features; f += 1) {
     const stroke = COLOURS[f];
+    if (band) {
+      const corner = (row, i) => `${x(history.length + i)},${y(row[f])}`;
+      const outline = band[1].map(corner).concat(band[0].map(corner).reverse()).join(" ");  // upper, then lower back
+      shapes.push(svgNode("polygon", { class: "band", fill: stroke, points: outline }));
+    }
     shapes.push(svgNode("polyline", { class: "history", stroke, points: line(history, 0, f) }));
     const joined = [history[history.length - 1]].concat(future);
     shapes.push(svgNode("polyline", { class: "future", stroke, points: line(joined, history.length - 1, f) }));

@@ -74,4 +74,14 @@ def test_demo_page_draws_the_skeleton_and_plots_a_forecast(page: Page, task_serv
     page.evaluate("document.querySelector('#example').click(); document.querySelector('#send').click()")
     page.wait_for("document.querySelectorAll('#forecast-plot polyline.future').length > 0")
     assert "v1" in page.evaluate("document.querySelector('#forecast-status').textContent")
+
+    # A series forecaster with calibrated intervals: its band is shaded, its baseline comparison shown.
+    page.evaluate(
+        "const select = document.querySelector('#forecast-model'); select.value = 'series';"
+        "select.dispatchEvent(new Event('change')); document.querySelector('#send').click()"
+    )
+    page.wait_for("document.querySelectorAll('#forecast-plot polygon.band').length === 3")
+    status = page.evaluate("document.querySelector('#forecast-status').textContent")
+    assert "80% interval" in status
+    assert "vs seasonal_naive_drift" in status
     only_same_origin(page, task_server)
