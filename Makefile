@@ -59,7 +59,7 @@ pytest: $(VENV)/.dev
 	$(VENV)/bin/pytest
 
 # The demo repository, rebuilt from configs/ on CPU. pose_cnn comes first: the sequence model starts from it.
-DEMO_MODELS := pose_cnn sequence_pose_convlstm motion_transformer digits_convlstm
+DEMO_MODELS := pose_cnn sequence_pose_convlstm motion_transformer co2_transformer digits_convlstm
 models: $(VENV)/.dev
 	rm -rf model_repository.new
 	for name in $(DEMO_MODELS); do \
