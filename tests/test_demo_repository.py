@@ -33,7 +33,13 @@ def evaluated() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
 
 
 def test_every_demo_model_is_shipped(evaluated: dict[str, Any]) -> None:
-    assert sorted(evaluated) == ["digits_convlstm", "motion_transformer", "pose_cnn", "sequence_pose_convlstm"]
+    assert sorted(evaluated) == [
+        "co2_transformer",
+        "digits_convlstm",
+        "motion_transformer",
+        "pose_cnn",
+        "sequence_pose_convlstm",
+    ]
 
 
 KEYPOINTS_ALLOWED_TO_FLIP = 3  # a PCK may move by a few keypoints crossing a threshold, out of all it counts
@@ -137,6 +143,17 @@ def test_motion_transformer_halves_constant_velocity_error(
 ) -> None:
     _, metrics = evaluated["motion_transformer"]
     assert metrics["model"]["mse"] <= 0.5 * metrics["baselines"]["constant_velocity"]["mse"]
+
+
+def test_co2_transformer_beats_every_baseline_on_the_real_series(
+    evaluated: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+) -> None:
+    """The forecasting issue's targets on monthly Mauna Loa CO2, test block, the same windows for every method."""
+    _, metrics = evaluated["co2_transformer"]
+    rmse = metrics["model"]["rmse"]
+    assert rmse <= 0.5 * metrics["baselines"]["seasonal_naive"]["rmse"]
+    assert rmse < min(result["rmse"] for result in metrics["baselines"].values())
+    assert 0.75 <= metrics["intervals"]["0.8"]["coverage"] <= 0.85
 
 
 def test_digits_convlstm_beats_copy_last_frame(evaluated: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> None:

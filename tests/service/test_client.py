@@ -46,6 +46,12 @@ def test_forecast_from_npy_and_errors(capsys: pytest.CaptureFixture[str], task_s
     code, _, err = run(capsys, task_server, "forecast", str(sequence), "--horizon", "10", "--model", "keypoints")
     assert code == 1
     assert "HTTP 400: horizon must be between 1 and 4" in err
+    series = tmp_path / "series.npy"
+    np.save(series, np.random.default_rng(1).normal(size=(8, 3)).astype(np.float32))
+    code, body, _ = run(capsys, task_server, "forecast", str(series), "--model", "series", "--intervals", "0.8,0.95")
+    assert code == 0
+    assert sorted(body["intervals"]) == ["0.8", "0.95"]
+    assert np.all(np.array(body["intervals"]["0.8"]["lower"]) < np.array(body["forecast"]))
 
 
 def test_evaluate_mse_and_a_model_job(capsys: pytest.CaptureFixture[str], task_server: Server, tmp_path: Path) -> None:
