@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from contextlib import asynccontextmanager
+from typing import ParamSpec, Protocol, TypeVar
 
+import numpy as np
 from fastapi import Request
 
 from service.errors import ClientDisconnected
+from service.model import ServedModel
 from service.repository import ModelRepository
 from service.settings import Settings
 
@@ -31,6 +34,36 @@ def repository_of(request: Request) -> ModelRepository:
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+class Infer(Protocol):
+    """A leased model's inference: every output by default, or the named ones."""
+
+    async def __call__(
+        self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None, *, timeout_s: float | None = None
+    ) -> dict[str, np.ndarray]: ...
+
+
+@asynccontextmanager
+async def lease(
+    repository: ModelRepository, name: str, version: str | None, request: Request | None
+) -> AsyncIterator[tuple[ServedModel, Infer]]:
+    """The one sequence every route that runs a model follows: lease the version (a reload waits for the lease),
+    count the request in that version's statistics, and drop its queued work when the client goes away. Without a
+    `request` (an evaluation job outlives the request that started it) nothing is watched."""
+    async with repository.use(name, version) as served:
+        with served.track():
+
+            async def infer(
+                inputs: Mapping[str, np.ndarray],
+                outputs: Sequence[str] | None = None,
+                *,
+                timeout_s: float | None = None,
+            ) -> dict[str, np.ndarray]:
+                work = served.infer(inputs, outputs, timeout_s=timeout_s)
+                return await (work if request is None else until_disconnected(request, work))
+
+            yield served, infer
 
 
 async def in_thread_if_large(size: int, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -14,7 +14,7 @@ from service import protocol
 from service.api.bodies import errors, request_body
 from service.errors import InvalidInput, ModelNotReady
 from service.repository import READY
-from service.routing import in_thread_if_large, repository_of, settings_of, until_disconnected
+from service.routing import in_thread_if_large, lease, repository_of, settings_of
 from service.security import require_admin, require_api_key
 
 EXTENSIONS = ["binary_tensor_data", "statistics", "model_repository"]
@@ -104,28 +104,20 @@ async def model_stats(request: Request, name: str, version: str | None = None) -
 async def infer(request: Request, name: str, version: str | None = None) -> Response:
     body = await request.body()
     header_length = protocol.parse_header_length(request.headers.get("inference-header-content-length"))
-    # The lease keeps this version running until the request is answered, even if a reload swaps it out.
-    async with repository_of(request).use(name, version) as served:
-        with served.track():
-            # Binary tensors are views on the body, so only the JSON part costs time to decode.
-            json_bytes = len(body) if header_length is None else header_length
-            settings = settings_of(request)
-            decoded = await in_thread_if_large(
-                json_bytes,
-                protocol.decode_request,
-                body,
-                header_length,
-                served.card.inputs,
-                settings.max_request_elements,
-            )
-            names = [choice.name for choice in decoded.outputs] if decoded.outputs is not None else None
-            work = served.infer(decoded.inputs, names, timeout_s=decoded.timeout_s)
-            results = await until_disconnected(request, work)
-            protocol.check_response_size(decoded, results, settings.max_response_bytes)
-            output_bytes = sum(array.nbytes for array in results.values())
-            content, json_length = await in_thread_if_large(
-                output_bytes, protocol.encode_response, served.name, served.version, decoded, results
-            )
+    settings = settings_of(request)
+    async with lease(repository_of(request), name, version, request) as (served, run):
+        # Binary tensors are views on the body, so only the JSON part costs time to decode.
+        json_bytes = len(body) if header_length is None else header_length
+        decoded = await in_thread_if_large(
+            json_bytes, protocol.decode_request, body, header_length, served.card.inputs, settings.max_request_elements
+        )
+        names = [choice.name for choice in decoded.outputs] if decoded.outputs is not None else None
+        results = await run(decoded.inputs, names, timeout_s=decoded.timeout_s)
+        protocol.check_response_size(decoded, results, settings.max_response_bytes)
+        output_bytes = sum(array.nbytes for array in results.values())
+        content, json_length = await in_thread_if_large(
+            output_bytes, protocol.encode_response, served.name, served.version, decoded, results
+        )
     if json_length is None:
         return Response(content, media_type="application/json")
     headers = {"Inference-Header-Content-Length": str(json_length)}

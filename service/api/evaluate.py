@@ -38,7 +38,7 @@ from service.api.schemas import (
 from service.errors import InvalidInput, PayloadTooLarge
 from service.jobs import Job, JobManager
 from service.repository import ModelRepository
-from service.routing import read_archive, repository_of, settings_of
+from service.routing import lease, read_archive, repository_of, settings_of
 from service.security import key_owner, require_api_key
 from service.tasks import evaluate as metrics
 from service.tasks.arrays import load_json, parse_array
@@ -181,10 +181,10 @@ async def _run(
         if job is not None:
             job.done = done
 
-    async with repository.use(name, version) as served:
+    async with lease(repository, name, version, None) as (served, run):
 
         async def infer(batch: np.ndarray) -> dict[str, np.ndarray]:
-            return await served.infer({served.card.inputs[0].name: batch})
+            return await run({served.card.inputs[0].name: batch})
 
         if isinstance(labelled, PoseSet):
             result = await metrics.evaluate_pose(infer, served.card, labelled, batch_size, max_pixels, progress)

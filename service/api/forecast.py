@@ -34,7 +34,7 @@ from service.api.pose import pose_response, run_pose
 from service.api.schemas import EXAMPLE_SEQUENCE, ForecastRequest, ForecastResponse, IntervalBounds, PoseResponse
 from service.errors import InvalidInput
 from service.model import ServedModel
-from service.routing import in_thread_if_large, repository_of, settings_of, until_disconnected
+from service.routing import Infer, in_thread_if_large, lease, repository_of, settings_of
 from service.tasks.arrays import load_npy, parse_array
 from service.tasks.forecast import (
     SEQUENCE_TASKS,
@@ -111,26 +111,24 @@ async def forecast(request: Request, name: str, version: str | None = None) -> F
         raise InvalidInput("send exactly one of `sequence` (numbers or a .npy file) and `frames` (images)")
     if frames:
         check_count(len(frames), settings.max_images_per_request, "frames")
-    async with repository_of(request).use(name, version) as served:
-        with served.track():
-            card = served.card
-            require_task(card, SEQUENCE_TASKS, "forecast")
-            if card.task == "sequence_pose":
-                if body.horizon is not None:
-                    raise InvalidInput(f"model '{name}' finds keypoints in the last frame; it takes no horizon")
-                return await _sequence_pose(request, served, body, npy, frames, started)
-            if frames:
-                if card.task != "frames":
-                    raise InvalidInput(f"model '{name}' forecasts {card.task} sequences, not images; send `sequence`")
-                images = await asyncio.to_thread(_decode_all, frames, settings.max_image_pixels)
-                array: npt.NDArray[np.floating] = await asyncio.to_thread(frames_from_images, images, card)
-            else:
-                array = await asyncio.to_thread(client_array, body, npy)
-            history = to_history(array, card)
-            horizon = check_horizon(card, body.horizon)
-            half_widths = calibrated_half_widths(card, body.intervals) if body.intervals else None
-            work = served.infer({card.inputs[0].name: history}, [card.outputs[0].name])
-            output = (await until_disconnected(request, work))[card.outputs[0].name]
+    async with lease(repository_of(request), name, version, request) as (served, infer):
+        card = served.card
+        require_task(card, SEQUENCE_TASKS, "forecast")
+        if card.task == "sequence_pose":
+            if body.horizon is not None:
+                raise InvalidInput(f"model '{name}' finds keypoints in the last frame; it takes no horizon")
+            return await _sequence_pose(request, served, infer, body, npy, frames, started)
+        if frames:
+            if card.task != "frames":
+                raise InvalidInput(f"model '{name}' forecasts {card.task} sequences, not images; send `sequence`")
+            images = await asyncio.to_thread(_decode_all, frames, settings.max_image_pixels)
+            array: npt.NDArray[np.floating] = await asyncio.to_thread(frames_from_images, images, card)
+        else:
+            array = await asyncio.to_thread(client_array, body, npy)
+        history = to_history(array, card)
+        horizon = check_horizon(card, body.horizon)
+        half_widths = calibrated_half_widths(card, body.intervals) if body.intervals else None
+        output = (await infer({card.inputs[0].name: history}, [card.outputs[0].name]))[card.outputs[0].name]
     steps = from_forecast(output, horizon, card)
     bounds = prediction_intervals(half_widths, history, steps) if half_widths else None
     as_png = card.task == "frames" and body.frames_as == "png"
@@ -157,6 +155,7 @@ async def forecast(request: Request, name: str, version: str | None = None) -> F
 async def _sequence_pose(
     request: Request,
     served: ServedModel,
+    infer: Infer,
     body: ForecastRequest,
     npy: bytes | None,
     frames: list[bytes | str],
@@ -172,7 +171,7 @@ async def _sequence_pose(
         array = await asyncio.to_thread(client_array, body, npy)
         height, width = input_size(card)
         mapping = (Letterbox(1.0, 0.0, 0.0), (width, height))
-    results = await run_pose(request, served, to_history(array, card, "frames"), [mapping])
+    results = await run_pose(infer, card, to_history(array, card, "frames"), [mapping])
     return pose_response(served, results, started)
 
 

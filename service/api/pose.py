@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 from fastapi import Query, Request, Response
 
+from modelcard import ModelCard
 from modelcard.letterbox import Letterbox
 from service.api.bodies import (
     FILES,
@@ -28,7 +29,7 @@ from service.api.common import elapsed_ms, model_router, require_task
 from service.api.schemas import EXAMPLE_PNG, Keypoint, PoseRequest, PoseResponse, PoseResult
 from service.errors import InvalidInput
 from service.model import ServedModel
-from service.routing import in_thread_if_large, repository_of, settings_of, until_disconnected
+from service.routing import Infer, in_thread_if_large, lease, repository_of, settings_of
 from service.tasks.draw import draw_skeleton
 from service.tasks.images import MEDIA_TYPES, encode_png
 from service.tasks.pose import Keypoints, input_size, keypoint_names, prepare_images, skeleton, to_pixels
@@ -71,15 +72,14 @@ async def read_images(request: Request, limit: int) -> list[bytes | str]:
 
 
 async def run_pose(
-    request: Request,
-    served: ServedModel,
+    infer: Infer,
+    card: ModelCard,
     batch: npt.NDArray[np.float32],
     mappings: Sequence[tuple[Letterbox, tuple[int, int]]],
 ) -> list[Keypoints]:
     """One batched run; keypoints of sample i mapped back through `mappings[i]` (letterbox, source (W, H))."""
-    name = served.card.inputs[0].name
-    outputs = await until_disconnected(request, served.infer({name: batch}, ["keypoints", "confidence"]))
-    size = input_size(served.card)
+    outputs = await infer({card.inputs[0].name: batch}, ["keypoints", "confidence"])
+    size = input_size(card)
     return [
         to_pixels(points, confidence, letterbox, size, source)
         for points, confidence, (letterbox, source) in zip(
@@ -133,13 +133,12 @@ async def pose(
     png = wants_png(request, render)
     if png and len(blobs) != 1:
         raise InvalidInput(f"a PNG answer draws one image; the request has {len(blobs)} (ask for JSON instead)")
-    async with repository_of(request).use(name, version) as served:
-        with served.track():
-            require_task(served.card, ("pose",), "pose")
-            prepared = await asyncio.to_thread(prepare_images, blobs, served.card, settings.max_image_pixels)
-            batch = np.stack([item.tensor for item in prepared])  # (N, 3, H, W): one shape for every upload
-            mappings = [(item.letterbox, item.image.size) for item in prepared]
-            results = await run_pose(request, served, batch, mappings)
+    async with lease(repository_of(request), name, version, request) as (served, infer):
+        require_task(served.card, ("pose",), "pose")
+        prepared = await asyncio.to_thread(prepare_images, blobs, served.card, settings.max_image_pixels)
+        batch = np.stack([item.tensor for item in prepared])  # (N, 3, H, W): one shape for every upload
+        mappings = [(item.letterbox, item.image.size) for item in prepared]
+        results = await run_pose(infer, served.card, batch, mappings)
     if png:
         edges = skeleton(served.card, len(results[0].confidence))
         drawn = await asyncio.to_thread(

@@ -128,10 +128,16 @@ def expected_sequence_metrics(onnx: Path, sequences: np.ndarray, targets: np.nda
     return forecast_report(forecast, targets, sequences)  # the function `python -m training evaluate` reports with
 
 
+def _successes(http: httpx.Client, model: str) -> int:
+    return int(http.get(f"/v2/models/{model}/stats").json()["model_stats"][0]["inference_stats"]["success"]["count"])
+
+
 def test_small_sequence_sets_answer_at_once(http: httpx.Client, task_files: dict[str, Path]) -> None:
     data, sequences, targets = sequences_npz(4, 0)
+    before = _successes(http, "keypoints")
     response = http.post("/v1/models/keypoints/evaluate", files={"dataset": ("set.npz", data)})
     assert response.status_code == 200, response.text
+    assert _successes(http, "keypoints") == before + 1  # an evaluation counts in the statistics like any request
     body = response.json()
     expected = expected_sequence_metrics(task_files["keypoints"], sequences, targets)
     assert body["metrics"]["model"]["mse"] == pytest.approx(expected["model"]["mse"], rel=1e-5)
