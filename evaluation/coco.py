@@ -3,6 +3,7 @@
 Only the category that carries `keypoints` (the person) is read. Messages name the offending record, e.g.
 "annotations[3].keypoints has 50 values, expected 51", so a bad upload gets a 4xx that says what to fix.
 `num_keypoints` is not trusted: the number of labelled points is always recounted from the v flags.
+`area` (the segmentation's area, which scales OKS) falls back to the box's w*h when an annotation has none.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class CocoGroundTruth:
     visibility: IntArray  # (N, K) COCO flags
     boxes: FloatArray  # (N, 4) [x, y, w, h]
     iscrowd: BoolArray  # (N,)
+    areas: FloatArray  # (N,) the annotation's `area`, or its box's w*h when absent
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +46,7 @@ class CocoDetections:
 
 # No image is ten million pixels wide; values past this only overflow areas and distances into inf and NaN.
 MAX_PIXEL_VALUE = 1e7
+MAX_AREA = MAX_PIXEL_VALUE**2
 
 
 def _field(record: Any, key: str, where: str) -> Any:
@@ -82,6 +85,16 @@ def _numbers(value: Any, count: int, where: str, layout: str) -> FloatArray:
     if largest > MAX_PIXEL_VALUE:
         raise ValueError(f"{where} holds {largest:.3g}; COCO values are pixels, at most {MAX_PIXEL_VALUE:.0e}")
     return array
+
+
+def _area(annotation: Mapping[str, Any], box: FloatArray, where: str) -> float:
+    """The annotation's `area` in square pixels (OKS scale, area ranges); w*h of its box when the file has none."""
+    if "area" not in annotation:
+        return float(box[2] * box[3])
+    area = _number(annotation["area"], f"{where}.area")
+    if not 0 <= area <= MAX_AREA:
+        raise ValueError(f"{where}.area must be in [0, {MAX_AREA:.0e}] square pixels, got {area!r}")
+    return area
 
 
 def _triplets(value: Any, num_joints: int, where: str) -> tuple[FloatArray, FloatArray]:
@@ -123,7 +136,7 @@ def read_coco_ground_truth(data: Any) -> CocoGroundTruth:
     images = _list(_field(data, "images", "annotation file"), "images")
     image_ids = frozenset(_integer(_field(im, "id", f"images[{i}]"), f"images[{i}].id") for i, im in enumerate(images))
 
-    rows: list[tuple[int, int, FloatArray, FloatArray, FloatArray, bool]] = []
+    rows: list[tuple[int, int, FloatArray, FloatArray, FloatArray, bool, float]] = []
     for i, ann in enumerate(_list(_field(data, "annotations", "annotation file"), "annotations")):
         where = f"annotations[{i}]"
         if _integer(_field(ann, "category_id", where), f"{where}.category_id") != category_id:
@@ -139,7 +152,7 @@ def read_coco_ground_truth(data: Any) -> CocoGroundTruth:
             raise ValueError(f"{where}.bbox must have w, h >= 0, got {box.tolist()}")
         crowd = _integer(ann.get("iscrowd", 0), f"{where}.iscrowd")
         ann_id = _integer(_field(ann, "id", where), f"{where}.id")
-        rows.append((ann_id, image_id, points, flags, box, bool(crowd)))
+        rows.append((ann_id, image_id, points, flags, box, bool(crowd), _area(ann, box, where)))
 
     return CocoGroundTruth(
         category_id=category_id,
@@ -152,6 +165,7 @@ def read_coco_ground_truth(data: Any) -> CocoGroundTruth:
         visibility=np.array([r[3] for r in rows], dtype=np.int64).reshape(-1, num_joints),
         boxes=np.array([r[4] for r in rows], dtype=np.float64).reshape(-1, 4),
         iscrowd=np.array([r[5] for r in rows], dtype=bool),
+        areas=np.array([r[6] for r in rows], dtype=np.float64),
     )
 
 
