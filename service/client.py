@@ -101,6 +101,9 @@ def evaluate(http: httpx.Client, args: argparse.Namespace) -> Any:
         }
         files = _files([args.annotations], "annotations") + _files([args.results], "results")
         return _check(http.post("/v1/evaluate/pck", files=files, data=fields)).json()
+    if args.metric == "oks":
+        files = _files([args.annotations], "annotations") + _files([args.results], "results")
+        return _check(http.post("/v1/evaluate/oks", files=files)).json()
     if args.metric == "mse":
         predictions, targets = (np.load(path, allow_pickle=False).tolist() for path in args.files)
         return _check(http.post("/v1/evaluate/mse", json={"predictions": predictions, "targets": targets})).json()
@@ -144,11 +147,11 @@ def parser() -> argparse.ArgumentParser:
     forecast_command.add_argument("--horizon", type=int)
     forecast_command.add_argument("--frames-as", choices=("array", "png"), default="array")
     forecast_command.add_argument("--intervals", help="prediction interval levels, e.g. 0.8,0.95")
-    evaluate_command = with_model("evaluate", "PCK, MSE, or a served model on a labelled set")
-    evaluate_command.add_argument("metric", choices=("pck", "mse", "model"))
+    evaluate_command = with_model("evaluate", "PCK, COCO keypoint AP (oks), MSE, or a served model on a labelled set")
+    evaluate_command.add_argument("metric", choices=("pck", "oks", "mse", "model"))
     evaluate_command.add_argument("files", type=Path, nargs="*", help="mse: predictions.npy targets.npy; model: a set")
-    evaluate_command.add_argument("--annotations", type=Path, help="pck: COCO keypoint annotation file")
-    evaluate_command.add_argument("--results", type=Path, help="pck: COCO results file")
+    evaluate_command.add_argument("--annotations", type=Path, help="pck, oks: COCO keypoint annotation file")
+    evaluate_command.add_argument("--results", type=Path, help="pck, oks: COCO results file")
     evaluate_command.add_argument("--thresholds", help="pck: comma list, default 0.05,0.1,0.2")
     evaluate_command.add_argument("--normalizer", choices=("torso", "bbox", "head"))
     evaluate_command.add_argument("--poll-s", type=float, default=1.0, help="model: seconds between job polls")
@@ -158,12 +161,14 @@ def parser() -> argparse.ArgumentParser:
 def _check_arguments(args: argparse.Namespace) -> None:
     if args.command != "evaluate":
         return
-    if args.metric == "pck" and (args.annotations is None or args.results is None):
-        raise ClientError("evaluate pck needs --annotations and --results (COCO files)")
-    count = {"pck": 0, "mse": 2, "model": 1}[args.metric]
+    if args.metric in ("pck", "oks") and (args.annotations is None or args.results is None):
+        raise ClientError(f"evaluate {args.metric} needs --annotations and --results (COCO files)")
+    count = {"pck": 0, "oks": 0, "mse": 2, "model": 1}[args.metric]
     if len(args.files) != count:
-        usage = {"pck": "no positional files", "mse": "predictions.npy targets.npy", "model": "one dataset file"}
-        raise ClientError(f"evaluate {args.metric} takes {usage[args.metric]}, got {len(args.files)} files")
+        usage = {"mse": "predictions.npy targets.npy", "model": "one dataset file"}.get(
+            args.metric, "no positional files"
+        )
+        raise ClientError(f"evaluate {args.metric} takes {usage}, got {len(args.files)} files")
 
 
 def main(argv: list[str] | None = None) -> int:

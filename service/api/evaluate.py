@@ -30,6 +30,7 @@ from service.api.schemas import (
     EvaluationResponse,
     JobAccepted,
     JobView,
+    KeypointAPResponse,
     MSERequest,
     MSEResponse,
     PCKRequest,
@@ -89,6 +90,34 @@ async def pck(request: Request) -> dict[str, Any]:
         options["normalizer"] = form.fields["normalizer"]
     documents = [load_json(form.files[key][0], f"`{key}`") for key in ("annotations", "results")]
     return await asyncio.to_thread(metrics.pck_coco, *documents, **options)
+
+
+@router.post(
+    "/evaluate/oks",
+    summary="COCO keypoint AP and AR (OKS) of a results file against an annotation file",
+    description="Multipart COCO files: `annotations` (a keypoint annotation file) and `results` (a results list, "
+    "as `format=coco` pose answers and pycocotools take them), with optional `sigmas` (comma list, one per "
+    "keypoint; COCO-17's by default). The numbers are pycocotools' COCOeval(..., 'keypoints') summary.",
+    response_model=KeypointAPResponse,
+    responses=errors(400, 401, 413, 415),
+    openapi_extra=request_body(
+        None,
+        None,
+        multipart={"annotations": FILE, "results": FILE, "sigmas": {"type": "string"}},
+        multipart_required=["annotations", "results"],
+    ),
+)
+async def oks(request: Request) -> dict[str, Any]:
+    kind = media_type(request)
+    if kind != MULTIPART:
+        raise unsupported(kind, [MULTIPART])
+    form = await read_form(request, 2)
+    missing = {"annotations", "results"} - form.files.keys()
+    if missing:
+        raise InvalidInput(f"OKS evaluation needs files `annotations` and `results`; missing {sorted(missing)}")
+    sigmas = _numbers(form.fields["sigmas"], "sigmas") if "sigmas" in form.fields else None
+    annotations, results = (load_json(form.files[key][0], f"`{key}`") for key in ("annotations", "results"))
+    return await asyncio.to_thread(metrics.keypoint_ap_coco, annotations, results, sigmas)
 
 
 @router.post(

@@ -206,6 +206,26 @@ class PCKResponse(BaseModel):
     matching: CocoMatching | None = Field(None, description="COCO inputs only: how detections met people.")
 
 
+class KeypointAPResponse(BaseModel):
+    """pycocotools' ten keypoint numbers (-1 where an area range holds no person that counts)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    AP: float = Field(description="Mean AP over OKS .50:.05:.95, all areas.")
+    AP50: float
+    AP75: float
+    APm: float = Field(description="Medium people (32² to 96² px²).")
+    APl: float = Field(description="Large people (over 96² px²).")
+    AR: float
+    AR50: float
+    AR75: float
+    ARm: float
+    ARl: float
+    images: int
+    ground_truth_people: int = Field(description="People that count: not crowd, with a labelled keypoint.")
+    detections: int
+
+
 class MSERequest(Strict):
     predictions: Batches = Field(description="(N, H, ...) forecasts.", examples=[[[[1.0, 2.0], [3.0, 4.0]]]])
     targets: Batches = Field(description="(N, H, ...) like predictions.", examples=[[[[1.5, 2.0], [2.0, 4.0]]]])

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from evaluation.coco import CocoGroundTruth, read_coco_ground_truth
-from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS, CROP_MARGIN, crop_person, grow_box
+from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS, CROP_MARGIN, Letterbox, crop_person, grow_box
 from service.errors import ClientDisconnected, InvalidInput, PayloadTooLarge
 from service.tasks.arrays import ARCHIVE_ERRORS, load_json, load_npz, require_finite, require_shape
 from service.tasks.images import PixelBudget, decode_image, pad_fill
@@ -65,6 +65,7 @@ class Crops:
     inputs: npt.NDArray[np.float32]  # (n, 3, H, W)
     keypoints: npt.NDArray[np.float64]  # (n, K, 2)
     visibility: npt.NDArray[np.int64]  # (n, K) COCO flags, 0 where the point left the crop
+    mappings: list[Letterbox]  # image pixels -> crop pixels, per person
 
 
 def read_sequence_set(data: bytes, limits: SetLimits) -> SequenceSet:
@@ -121,7 +122,7 @@ def crop_people(
 ) -> Crops:
     """Blocking: decode the images of `rows` (positions in `dataset.rows`) and crop each person."""
     truth = dataset.truth
-    inputs, points, flags = [], [], []
+    inputs, points, flags, mappings = [], [], [], []
     decoded: dict[int, Image.Image] = {}  # the last image only: a person's rows usually follow each other
     for position in rows:
         row = int(dataset.rows[position])
@@ -129,7 +130,7 @@ def crop_people(
         if image_id not in decoded:
             image = decode_image(dataset.images[image_id], PixelBudget(max_pixels), f"image {image_id}", upright=False)
             decoded = {image_id: image}
-        crop, mapped, visible, _ = crop_person(
+        crop, mapped, visible, mapping = crop_person(
             decoded[image_id],
             grow_box(truth.boxes[row], CROP_MARGIN),
             truth.keypoints[row] + COCO_INDEX_TO_CONTINUOUS,
@@ -140,7 +141,8 @@ def crop_people(
         inputs.append(crop.astype(np.float32).transpose(2, 0, 1) / 255.0)
         points.append(mapped)
         flags.append(visible)
-    return Crops(np.stack(inputs), np.stack(points), np.stack(flags).astype(np.int64))
+        mappings.append(mapping)
+    return Crops(np.stack(inputs), np.stack(points), np.stack(flags).astype(np.int64), mappings)
 
 
 def _check_count(count: int, limits: SetLimits) -> None:

@@ -14,11 +14,14 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluation.baselines import mean_pose
+from evaluation.coco import CocoDetections, read_coco_ground_truth, read_coco_results
+from evaluation.keypoint_ap import COCO_OKS_SIGMAS, coco_keypoint_ap
 from evaluation.matching import pck_from_coco
 from evaluation.pck import compute_pck
 from evaluation.regression import regression_metrics
 from evaluation.task_reports import forecast_report, frames_report, pose_report
 from modelcard import ModelCard
+from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS, Letterbox
 from service.tasks.arrays import checked
 from service.tasks.evalsets import PoseSet, SequenceSet, crop_people
 from service.tasks.forecast import check_horizon, to_history
@@ -36,6 +39,13 @@ def pck_coco(annotations: Any, results: Any, **options: Any) -> dict[str, Any]:
     return checked(pck_from_coco, annotations, results, **options).to_dict()
 
 
+def keypoint_ap_coco(annotations: Any, results: Any, sigmas: list[float] | None = None) -> dict[str, Any]:
+    """COCO keypoint AP/AR (OKS) of a results list against an annotation file, as pycocotools computes them."""
+    truth = checked(read_coco_ground_truth, annotations)
+    detections = checked(read_coco_results, results, truth)
+    return checked(coco_keypoint_ap, truth, detections, sigmas=sigmas).to_dict()
+
+
 def mse_arrays(predictions: Any, targets: Any) -> dict[str, Any]:
     return checked(regression_metrics, predictions, targets).to_dict()
 
@@ -49,12 +59,15 @@ async def evaluate_pose(
 ) -> dict[str, Any]:
     """PCK of the model on COCO people in crop pixels, as `training.tasks.pose` scores its test split."""
     size = input_size(card)
-    predicted, truth, flags = [], [], []
+    predicted, confidence, truth, flags, mappings = [], [], [], [], []
     for rows in _chunks(dataset.count, batch_size):
         crops = await asyncio.to_thread(crop_people, dataset, rows, size, card.preprocessing.pad_value, max_pixels)
-        predicted.append((await infer(crops.inputs))["keypoints"])
+        outputs = await infer(crops.inputs)
+        predicted.append(outputs["keypoints"])
+        confidence.append(outputs["confidence"])
         truth.append(crops.keypoints)
         flags.append(crops.visibility)
+        mappings += crops.mappings
         progress(rows.stop)
     scale = np.array([size[1], size[0]], np.float64)  # [0, 1] -> crop pixels
     ground_truth, visibility = np.concatenate(truth), np.concatenate(flags)
@@ -69,7 +82,28 @@ async def evaluate_pose(
         checked, pose_report, np.concatenate(predicted) * scale, ground_truth, visibility, mean, card.keypoint_names
     )
     report["baselines"]["mean_pose"]["source"] = source
+    in_crops = np.concatenate(predicted) * scale
+    report["coco"] = await asyncio.to_thread(
+        _keypoint_ap_of_crops, dataset, in_crops, np.concatenate(confidence), mappings
+    )
     return report
+
+
+def _keypoint_ap_of_crops(
+    dataset: PoseSet, in_crops: npt.NDArray[np.float64], confidence: npt.NDArray[np.float32], mappings: list[Letterbox]
+) -> dict[str, Any]:
+    """COCO keypoint AP of the predictions mapped back to image pixels, one detection per ground-truth box, scored
+    by its mean confidence (top-down with ground-truth boxes, as MMPose reports it); skipped, saying why, for a
+    keypoint layout without OKS sigmas."""
+    if in_crops.shape[1] != len(COCO_OKS_SIGMAS):
+        return {"skipped": f"OKS needs a sigma per keypoint; COCO's are for 17, this model has {in_crops.shape[1]}"}
+    in_image = np.stack([mapping.to_source(points) for mapping, points in zip(mappings, in_crops, strict=True)])
+    detections = CocoDetections(
+        image_ids=dataset.truth.annotation_image_ids[dataset.rows],
+        keypoints=in_image - COCO_INDEX_TO_CONTINUOUS,  # continuous pixels -> COCO's pixel-index convention
+        scores=confidence.mean(axis=1).astype(np.float64),
+    )
+    return checked(coco_keypoint_ap, dataset.truth, detections).to_dict()
 
 
 async def evaluate_sequences(

@@ -64,7 +64,7 @@ def _guesses(rng: np.random.Generator, person: dict[str, Any]) -> list[np.ndarra
     return [guessed + rng.normal(0, 1, (K, 2)) * noise for _ in range(rng.choice(4, p=[0.2, 0.5, 0.2, 0.1]))]
 
 
-def _random_coco(seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def random_coco(seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """5-10 images of 0-6 people, detections with tied scores, false positives and > 20 on the first image."""
     rng = np.random.default_rng(seed)
     image_ids = [int(i) for i in rng.permutation(np.arange(3, 40, 3))[: rng.integers(5, 11)]]
@@ -80,7 +80,7 @@ def _random_coco(seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return dataset, [results[i] for i in rng.permutation(len(results))]
 
 
-def _pycocotools(tmp_path: Path, dataset: dict[str, Any], results: list[dict[str, Any]]) -> COCOeval:
+def pycocotools_eval(tmp_path: Path, dataset: dict[str, Any], results: list[dict[str, Any]]) -> COCOeval:
     (tmp_path / "gt.json").write_text(json.dumps(dataset))
     (tmp_path / "dt.json").write_text(json.dumps(results))
     with contextlib.redirect_stdout(io.StringIO()):
@@ -98,7 +98,7 @@ def _ours(dataset: dict[str, Any], results: list[dict[str, Any]]) -> KeypointAPR
 
 
 def _assert_same_as_pycocotools(tmp_path: Path, dataset: dict[str, Any], results: list[dict[str, Any]]) -> None:
-    reference = _pycocotools(tmp_path, dataset, results)
+    reference = pycocotools_eval(tmp_path, dataset, results)
     np.testing.assert_allclose(_ours(dataset, results).stats, reference.stats, rtol=0, atol=1e-6)
     truth = read_coco_ground_truth(dataset)
     detections = read_coco_results(results, truth)
@@ -109,11 +109,11 @@ def _assert_same_as_pycocotools(tmp_path: Path, dataset: dict[str, Any], results
 
 @pytest.mark.parametrize("seed", range(8))
 def test_matches_pycocotools_on_random_data(tmp_path: Path, seed: int) -> None:
-    _assert_same_as_pycocotools(tmp_path, *_random_coco(seed))
+    _assert_same_as_pycocotools(tmp_path, *random_coco(seed))
 
 
 def test_matches_pycocotools_when_images_have_no_detections(tmp_path: Path) -> None:
-    dataset, results = _random_coco(11)
+    dataset, results = random_coco(11)
     silent = {dataset["images"][1]["id"], dataset["images"][2]["id"]}  # absent from the results list
     results = [r for r in results if r["image_id"] not in silent]
     dataset["images"].append({"id": 1000})  # no people and no detections
@@ -122,13 +122,13 @@ def test_matches_pycocotools_when_images_have_no_detections(tmp_path: Path) -> N
 
 def test_random_data_exercises_every_case() -> None:
     """The generator covers what the comparison is meant to pin: crowds, unlabelled people, -1 and > 20."""
-    dataset, results = _random_coco(0)
+    dataset, results = random_coco(0)
     people = dataset["annotations"]
     assert any(p["iscrowd"] for p in people)
     assert any(p["num_keypoints"] == 0 for p in people)
     assert max(np.unique([r["image_id"] for r in results], return_counts=True)[1]) > 20
     assert len({r["score"] for r in results}) < len(results)  # ties
-    assert _ours(*_random_coco(3)).ap > 0.1  # people are found: the numbers are not trivially 0
+    assert _ours(*random_coco(3)).ap > 0.1  # people are found: the numbers are not trivially 0
 
 
 def _one_person_dataset(person: dict[str, Any]) -> dict[str, Any]:
@@ -177,14 +177,14 @@ def test_unmatched_detection_outside_the_area_range_is_ignored(tmp_path: Path, s
 
 def test_no_detections_at_all_score_zero() -> None:
     """pycocotools cannot load an empty results list; every person is missed, so AP and AR are 0."""
-    dataset, _ = _random_coco(1)
+    dataset, _ = random_coco(1)
     result = _ours(dataset, [])
     assert result.ap == result.ar == 0.0
     assert result.detections == 0
 
 
 def test_to_dict_is_plain_json() -> None:
-    report = _ours(*_random_coco(2)).to_dict()
+    report = _ours(*random_coco(2)).to_dict()
     assert list(report)[:10] == ["AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"]
     assert all(type(report[key]) is float for key in list(report)[:10])
     assert all(type(report[key]) is int for key in ("images", "ground_truth_people", "detections"))
@@ -239,7 +239,7 @@ def test_sigmas_must_have_one_value_per_keypoint() -> None:
         compute_oks(*args, sigmas=(0.1, 0.2))
     with pytest.raises(ValueError, match="sigmas must be > 0"):
         compute_oks(*args, sigmas=(0.1, 0.0, 0.2))
-    truth = read_coco_ground_truth(_random_coco(0)[0])
+    truth = read_coco_ground_truth(random_coco(0)[0])
     with pytest.raises(ValueError, match="sigmas has 16 values for 17 keypoints"):
         coco_keypoint_ap(truth, read_coco_results([], truth), sigmas=COCO_OKS_SIGMAS[:16])
 

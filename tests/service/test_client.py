@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from service.client import main
+from tests.evaluation.test_keypoint_ap import pycocotools_eval, random_coco
 from tests.service.conftest import Server
 
 
@@ -73,3 +74,14 @@ def test_evaluate_mse_and_a_model_job(capsys: pytest.CaptureFixture[str], task_s
     code, _, err = run(capsys, task_server, "evaluate", "pck")
     assert code == 1
     assert "--annotations" in err
+
+
+def test_evaluate_oks(capsys: pytest.CaptureFixture[str], task_server: Server, tmp_path: Path) -> None:
+    dataset, results = random_coco(5)
+    annotations, detections = tmp_path / "gt.json", tmp_path / "dt.json"
+    annotations.write_text(json.dumps(dataset))
+    detections.write_text(json.dumps(results))
+    code, body, err = run(capsys, task_server, "evaluate", "oks", "--annotations", str(annotations),
+                          "--results", str(detections))  # fmt: skip
+    assert code == 0, err
+    assert body["AP"] == pytest.approx(pycocotools_eval(tmp_path, dataset, results).stats[0], abs=1e-6)

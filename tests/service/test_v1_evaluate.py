@@ -15,12 +15,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from evaluation.keypoint_ap import STAT_NAMES
 from evaluation.matching import pck_from_coco
 from evaluation.pck import compute_pck
 from evaluation.regression import regression_metrics
 from evaluation.task_reports import forecast_report
+from modelcard.letterbox import CROP_MARGIN, crop_person, grow_box
+from service.tasks.images import pad_fill
+from tests.evaluation.test_keypoint_ap import pycocotools_eval, random_coco
 from tests.service.conftest import Server
-from tests.service.taskmodels import POSE_SIZE
+from tests.service.taskmodels import PAD, POSE_SIZE
 from tests.service.v2client import reference
 from training.data.coco import load_coco_keypoints
 
@@ -245,3 +249,50 @@ def test_malformed_metric_requests(http: httpx.Client, path: str, body: dict[str
     response = http.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text
     assert message in response.json()["error"]
+
+
+def test_oks_route_gives_pycocotools_numbers(http: httpx.Client, tmp_path: Path) -> None:
+    dataset, results = random_coco(3)
+    files = {"annotations": ("gt.json", json.dumps(dataset)), "results": ("dt.json", json.dumps(results))}
+    response = http.post("/v1/evaluate/oks", files=files)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    expected = pycocotools_eval(tmp_path, dataset, results).stats
+    np.testing.assert_allclose([body[name] for name in STAT_NAMES], expected, rtol=0, atol=1e-6)
+    assert body["detections"] == len(results)
+    wrong = http.post("/v1/evaluate/oks", files=files, data={"sigmas": "0.1,0.2"})
+    assert wrong.status_code == 400
+    assert "sigma" in wrong.json()["error"]
+
+
+def test_model_evaluation_reports_coco_keypoint_ap_as_pycocotools_scores_it(
+    http: httpx.Client, task_files: Path, tmp_path: Path
+) -> None:
+    """Each scored person is cropped from its ground-truth box, predicted by the model and mapped back to image
+    pixels; pycocotools scores those detections (mean confidence as the score) exactly as the server does."""
+    annotations, images = coco_set(tmp_path)
+    response = http.post(
+        "/v1/models/pose/evaluate", files={"dataset": ("set.zip", archive(annotations, images, "zip"))}
+    )
+    assert response.status_code == 200, response.text
+    served = response.json()["metrics"]["coco"]
+    results = []
+    for person in annotations["annotations"]:
+        if person["iscrowd"]:
+            continue
+        image = Image.open(io.BytesIO(images[{1: "a.jpg", 2: "b.png"}[person["image_id"]]])).convert("RGB")
+        points = np.array(person["keypoints"], np.float64).reshape(17, 3)
+        crop, _, _, mapping = crop_person(image, grow_box(person["bbox"], CROP_MARGIN), points[:, :2] + 0.5,
+                                          points[:, 2], POSE_SIZE, fill=pad_fill(PAD))  # fmt: skip
+        outputs = reference(task_files["pose"], {"image": crop.astype(np.float32).transpose(2, 0, 1)[None] / 255})
+        in_image = mapping.to_source(outputs["keypoints"][0] * [POSE_SIZE[1], POSE_SIZE[0]]) - 0.5
+        flat = np.concatenate([in_image, np.ones((17, 1))], axis=1).ravel().tolist()
+        results.append({"image_id": person["image_id"], "category_id": 1, "keypoints": flat,
+                        "score": float(outputs["confidence"][0].mean())})  # fmt: skip
+    people = [  # what pycocotools needs that the file leaves out (our reader takes the box area and recounts)
+        {**a, "area": a["bbox"][2] * a["bbox"][3], "num_keypoints": int(np.count_nonzero(a["keypoints"][2::3]))}
+        for a in annotations["annotations"]
+    ]
+    truth = {**annotations, "annotations": people}
+    expected = pycocotools_eval(tmp_path, truth, results).stats
+    np.testing.assert_allclose([served[name] for name in STAT_NAMES], expected, rtol=0, atol=1e-5)
