@@ -40,7 +40,7 @@ def test_favicon_is_served_locally(http: httpx.Client) -> None:
 def test_every_v1_operation_has_summary_body_examples_and_errors(http: httpx.Client) -> None:
     spec = http.get("/openapi.json").json()
     operations = [(path, op) for path, ops in spec["paths"].items() if path.startswith("/v1") for op in ops.values()]
-    assert len(operations) == 10
+    assert len(operations) == 11
     for path, operation in operations:
         assert operation.get("summary"), path
         responses = operation["responses"]
