@@ -59,9 +59,11 @@ class Runtime:
     providers: str = "auto"
     intra_op_threads: int = 1
     inter_op_threads: int = 1
+    max_queue_delay_ms: float | None = None  # servers only; None: the server's default
 
     def server_settings(self, max_batch_size: int) -> dict[str, str]:
-        return {**{key: str(value) for key, value in asdict(self).items()}, "max_batch_size": str(max_batch_size)}
+        chosen = {key: str(value) for key, value in asdict(self).items() if value is not None}
+        return {**chosen, "max_batch_size": str(max_batch_size)}
 
     def settings(self, repository: Path) -> Settings:
         return Settings(
@@ -237,6 +239,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=_positive(int), default=1, help="onnxruntime intra-op threads (servers and baseline)"
     )
+    parser.add_argument(
+        "--queue-delay-ms", type=float, help="POSECAST_MAX_QUEUE_DELAY_MS of the servers (default: the server's)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="folder for the JSON results")
     return parser.parse_args(argv)
 
@@ -267,7 +272,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     plan = plan_from(args)
-    runtime = Runtime(providers=args.providers, intra_op_threads=args.threads)
+    runtime = Runtime(providers=args.providers, intra_op_threads=args.threads, max_queue_delay_ms=args.queue_delay_ms)
     with contextlib.ExitStack() as stack:
         if args.repository is not None:
             repository = args.repository.resolve()

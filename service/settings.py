@@ -36,7 +36,10 @@ class Settings(BaseSettings):
     inter_op_threads: int = Field(0, ge=0, description="Threads across operators; 0: onnxruntime's default.")
     max_batch_size: int = Field(16, ge=1, description="Most samples (axis 0) the batcher joins into one run.")
     max_queue_delay_ms: float = Field(
-        2.0, ge=0, description="Longest time the oldest queued request waits for others to join its batch."
+        0.0,
+        ge=0,
+        description="Longest time the oldest queued request waits for others to join its batch. 0 (adaptive): a "
+        "request that finds the runtime idle runs at once; those that arrive while it is busy form the next batch.",
     )
     max_queue_size: int = Field(
         256, ge=1, description="Outstanding requests per model version before new ones get 503 + Retry-After."

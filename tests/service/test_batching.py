@@ -69,6 +69,33 @@ def test_concurrent_requests_share_runs_and_get_their_own_results() -> None:
     asyncio.run(main())
 
 
+def test_without_a_queue_delay_an_idle_runtime_runs_at_once_and_a_busy_one_gathers_a_batch() -> None:
+    """The default: the first request runs alone, the five that arrive while it runs share the next run."""
+
+    async def main() -> None:
+        session = FakeSession(delay_s=5)
+        runner, _ = make_runner(session, max_queue_delay_s=0.0)
+        first = asyncio.ensure_future(runner.infer({"x": np.ones((1, 3), np.float32)}, timeout_s=10))
+        assert await asyncio.to_thread(session.running.wait, 2)  # it started without waiting for company
+        rest = [asyncio.ensure_future(runner.infer({"x": np.ones((1, 3), np.float32)}, timeout_s=10)) for _ in range(5)]
+        await asyncio.sleep(0.05)  # all five queued behind the running batch
+        session.delay.set()
+        await asyncio.gather(first, *rest)
+        await runner.close()
+        assert session.batches == [1, 5]
+
+    async def with_a_window() -> None:  # the control: a 5 s window holds a lone request back
+        session = FakeSession()
+        runner, _ = make_runner(session, max_queue_delay_s=5.0)
+        waiting = asyncio.ensure_future(runner.infer({"x": np.ones((1, 3), np.float32)}, timeout_s=10))
+        assert not await asyncio.to_thread(session.running.wait, 0.5)
+        waiting.cancel()
+        await runner.close()
+
+    asyncio.run(main())
+    asyncio.run(with_a_window())
+
+
 def test_different_shapes_never_share_a_run() -> None:
     async def main() -> None:
         session = FakeSession()
