@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Protocol
 
 import numpy as np
 
@@ -19,6 +20,14 @@ from service.settings import Settings
 from service.stats import ModelStats
 
 DEFAULT_REQUEST_BATCH_SIZE = 64
+
+
+class Infer(Protocol):
+    """`ServedModel.infer` as routes hand it to task code, already leased (`service.routing.lease`)."""
+
+    async def __call__(
+        self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None, *, timeout_s: float | None = None
+    ) -> dict[str, np.ndarray]: ...
 
 
 class ServedModel:

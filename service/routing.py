@@ -8,13 +8,13 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import ParamSpec, Protocol, TypeVar
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 from fastapi import Request
 
 from service.errors import ClientDisconnected
-from service.model import ServedModel
+from service.model import Infer, ServedModel
 from service.repository import ModelRepository
 from service.settings import Settings
 
@@ -34,14 +34,6 @@ def repository_of(request: Request) -> ModelRepository:
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-class Infer(Protocol):
-    """A leased model's inference: every output by default, or the named ones."""
-
-    async def __call__(
-        self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None, *, timeout_s: float | None = None
-    ) -> dict[str, np.ndarray]: ...
 
 
 @asynccontextmanager

@@ -29,12 +29,11 @@ from service.api.bodies import (
     unsupported,
     validated,
 )
-from service.api.common import elapsed_ms, model_router, require_task
-from service.api.pose import pose_response, run_pose
+from service.api.common import elapsed_ms, model_router, pose_response, require_task
 from service.api.schemas import EXAMPLE_SEQUENCE, ForecastRequest, ForecastResponse, IntervalBounds, PoseResponse
 from service.errors import InvalidInput
-from service.model import ServedModel
-from service.routing import Infer, in_thread_if_large, lease, repository_of, settings_of
+from service.model import Infer, ServedModel
+from service.routing import in_thread_if_large, lease, repository_of, settings_of
 from service.tasks.arrays import load_npy, parse_array
 from service.tasks.forecast import (
     SEQUENCE_TASKS,
@@ -46,7 +45,7 @@ from service.tasks.forecast import (
     to_history,
 )
 from service.tasks.images import PixelBudget, decode_image, encode_png
-from service.tasks.pose import input_size, keypoint_names, prepare_images, skeleton
+from service.tasks.pose import input_size, keypoint_names, prepare_images, run_pose, skeleton
 
 router = model_router()
 

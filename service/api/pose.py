@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 from fastapi import Query, Request, Response
 
-from modelcard import ModelCard
-from modelcard.letterbox import Letterbox
 from service.api.bodies import (
     FILES,
     JSON,
@@ -25,14 +21,13 @@ from service.api.bodies import (
     unsupported,
     validated,
 )
-from service.api.common import elapsed_ms, model_router, require_task
-from service.api.schemas import EXAMPLE_PNG, Keypoint, PoseRequest, PoseResponse, PoseResult
+from service.api.common import model_router, pose_response, require_task
+from service.api.schemas import EXAMPLE_PNG, PoseRequest, PoseResponse
 from service.errors import InvalidInput
-from service.model import ServedModel
-from service.routing import Infer, in_thread_if_large, lease, repository_of, settings_of
+from service.routing import in_thread_if_large, lease, repository_of, settings_of
 from service.tasks.draw import draw_skeleton
 from service.tasks.images import MEDIA_TYPES, encode_png
-from service.tasks.pose import Keypoints, input_size, keypoint_names, prepare_images, skeleton, to_pixels
+from service.tasks.pose import prepare_images, run_pose, skeleton
 
 router = model_router()
 
@@ -69,48 +64,6 @@ async def read_images(request: Request, limit: int) -> list[bytes | str]:
         raise unsupported(kind, [MULTIPART, *MEDIA_TYPES, JSON])
     check_count(len(blobs), limit, "images")
     return blobs
-
-
-async def run_pose(
-    infer: Infer,
-    card: ModelCard,
-    batch: npt.NDArray[np.float32],
-    mappings: Sequence[tuple[Letterbox, tuple[int, int]]],
-) -> list[Keypoints]:
-    """One batched run; keypoints of sample i mapped back through `mappings[i]` (letterbox, source (W, H))."""
-    outputs = await infer({card.inputs[0].name: batch}, ["keypoints", "confidence"])
-    size = input_size(card)
-    return [
-        to_pixels(points, confidence, letterbox, size, source)
-        for points, confidence, (letterbox, source) in zip(
-            outputs["keypoints"], outputs["confidence"], mappings, strict=True
-        )
-    ]
-
-
-def pose_response(served: ServedModel, results: Sequence[Keypoints], started: float) -> PoseResponse:
-    """The JSON answer; the only place keypoints become Python lists."""
-    count = len(results[0].confidence)
-    names = keypoint_names(served.card, count)
-    return PoseResponse(
-        model_name=served.name,
-        model_version=served.version,
-        task=served.card.task,
-        time_ms=elapsed_ms(started),
-        keypoint_names=names,
-        skeleton=skeleton(served.card, count),
-        results=[
-            PoseResult(
-                width=result.width,
-                height=result.height,
-                keypoints=[
-                    Keypoint(name=name, x=x, y=y, confidence=c)
-                    for name, (x, y), c in zip(names, result.points.tolist(), result.confidence.tolist(), strict=True)
-                ],
-            )
-            for result in results
-        ],
-    )
 
 
 def wants_png(request: Request, render: str | None) -> bool:

@@ -19,6 +19,7 @@ from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
 from modelcard import ModelCard
 from modelcard.letterbox import Letterbox
 from service.errors import InvalidInput
+from service.model import Infer
 from service.tasks.images import PixelBudget, decode_image, to_model_input
 
 IMAGE_TASKS = ("pose", "sequence_pose")
@@ -95,3 +96,20 @@ def to_pixels(
     height, width = size
     points = letterbox.to_source(np.asarray(keypoints, np.float64) * [width, height])  # (K, 2)
     return Keypoints(points, np.asarray(confidence, np.float32), source_size[0], source_size[1])
+
+
+async def run_pose(
+    infer: Infer,
+    card: ModelCard,
+    batch: npt.NDArray[np.float32],
+    mappings: Sequence[tuple[Letterbox, tuple[int, int]]],
+) -> list[Keypoints]:
+    """One batched run; keypoints of sample i mapped back through `mappings[i]` (letterbox, source (W, H))."""
+    outputs = await infer({card.inputs[0].name: batch}, ["keypoints", "confidence"])
+    size = input_size(card)
+    return [
+        to_pixels(points, confidence, letterbox, size, source)
+        for points, confidence, (letterbox, source) in zip(
+            outputs["keypoints"], outputs["confidence"], mappings, strict=True
+        )
+    ]
