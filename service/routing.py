@@ -1,4 +1,5 @@
-"""What every route module (V2 and /v1) shares: app-state lookups and client-disconnect handling."""
+"""What every route module (V2 and /v1) shares: app-state lookups, the lease every model run takes, client-disconnect
+handling, and the thread that reads evaluation archives."""
 
 from __future__ import annotations
 

@@ -79,18 +79,22 @@ def load_npy(data: bytes, label: str) -> FloatArray:
     return _numeric(np.load(io.BytesIO(data), allow_pickle=False), label)
 
 
+def unzip(data: bytes, max_unpacked_bytes: int, label: str) -> dict[str, bytes]:
+    """The files of a zip, refused (413) from the members' declared sizes before anything is decompressed; zipfile
+    stops each member at its declared size, so the sum bounds what is read. Damage raises ARCHIVE_ERRORS."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if sum(info.file_size for info in members) > max_unpacked_bytes:
+            raise PayloadTooLarge(
+                f"{label} unpacks to more than {max_unpacked_bytes} bytes (POSECAST_MAX_EVAL_UNPACKED_BYTES)"
+            )
+        return {info.filename: archive.read(info) for info in members}
+
+
 def load_npz(data: bytes, label: str, max_unpacked_bytes: int) -> dict[str, FloatArray]:
-    """A .npz file's bytes -> its arrays as float64, each member checked like a .npy upload. The members'
-    declared sizes count against `max_unpacked_bytes` before anything is decompressed."""
+    """A .npz file's bytes -> its arrays as float64, each member checked like a .npy upload."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = [info for info in archive.infolist() if not info.is_dir()]
-            if sum(info.file_size for info in members) > max_unpacked_bytes:
-                raise PayloadTooLarge(
-                    f"{label} unpacks to more than {max_unpacked_bytes} bytes (POSECAST_MAX_EVAL_UNPACKED_BYTES)"
-                )
-            # zipfile stops each member at its declared file_size, so the sum above bounds what is read.
-            files = {info.filename: archive.read(info) for info in members}
+        files = unzip(data, max_unpacked_bytes, label)
     except ARCHIVE_ERRORS as exc:
         raise InvalidInput(f"{label} is not a readable .npz file: {exc}") from None
     return {

@@ -23,7 +23,7 @@ from PIL import Image
 from evaluation.coco import CocoGroundTruth, read_coco_ground_truth
 from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS, CROP_MARGIN, Letterbox, crop_person, grow_box
 from service.errors import ClientDisconnected, InvalidInput, PayloadTooLarge
-from service.tasks.arrays import ARCHIVE_ERRORS, load_json, load_npz, require_finite, require_shape
+from service.tasks.arrays import ARCHIVE_ERRORS, load_json, load_npz, require_finite, require_shape, unzip
 from service.tasks.images import PixelBudget, decode_image, pad_fill
 
 
@@ -154,23 +154,15 @@ def _check_count(count: int, limits: SetLimits) -> None:
 
 def _unpack(data: bytes, limits: SetLimits, stop: threading.Event | None) -> dict[str, bytes]:
     """Regular files of a zip or (optionally compressed) tar, refusing archives that unpack too large."""
-    too_large = PayloadTooLarge(
-        f"the archive unpacks to more than {limits.max_unpacked_bytes} bytes (POSECAST_MAX_EVAL_UNPACKED_BYTES)"
-    )
     try:
         if zipfile.is_zipfile(io.BytesIO(data)):
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                members = [info for info in archive.infolist() if not info.is_dir()]
-                if sum(info.file_size for info in members) > limits.max_unpacked_bytes:
-                    raise too_large
-                # zipfile stops each member at its header's file_size, so the sum above bounds what is read.
-                return {info.filename: archive.read(info) for info in members}
-        return _unpack_tar(data, limits.max_unpacked_bytes, too_large, stop)
+            return unzip(data, limits.max_unpacked_bytes, "the archive")
+        return _unpack_tar(data, limits.max_unpacked_bytes, stop)
     except (tarfile.TarError, *ARCHIVE_ERRORS) as exc:
         raise InvalidInput(f"the dataset archive is damaged or truncated: {exc}") from None
 
 
-def _unpack_tar(data: bytes, limit: int, too_large: PayloadTooLarge, stop: threading.Event | None) -> dict[str, bytes]:
+def _unpack_tar(data: bytes, limit: int, stop: threading.Event | None) -> dict[str, bytes]:
     """Stream order, one header at a time: a member declaring gigabytes is refused from its header, before the
     compressed stream is decompressed to reach the next one (skipping a member costs as much as reading it)."""
     files: dict[str, bytes] = {}
@@ -183,7 +175,9 @@ def _unpack_tar(data: bytes, limit: int, too_large: PayloadTooLarge, stop: threa
         for entry in archive:
             declared += entry.size
             if declared > limit:
-                raise too_large
+                raise PayloadTooLarge(
+                    f"the archive unpacks to more than {limit} bytes (POSECAST_MAX_EVAL_UNPACKED_BYTES)"
+                )
             if stop is not None and stop.is_set():
                 raise ClientDisconnected("client disconnected while its archive was being read")
             if entry.isfile():
