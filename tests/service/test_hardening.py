@@ -292,3 +292,20 @@ def test_the_annotation_document_has_its_own_limit(task_repository: Path, run_se
     with server.client() as client:
         response = client.post("/v1/models/pose/evaluate", files={"dataset": ("set.zip", dataset)})
     assert_refused(response, 413, "POSECAST_MAX_EVAL_ANNOTATION_BYTES")
+
+
+def test_thirty_two_huge_single_colour_pngs_cost_one_image_of_memory(
+    task_repository: Path, run_server: RunServer
+) -> None:
+    """The issue's case at the default limit: 32 copies of a 6300 x 6300 PNG (a few KB each) took 16.7 s and 5.2 GB;
+    now the first image spends the request's pixel budget and the second is refused from its header."""
+    server = run_server(task_repository)  # POSECAST_MAX_IMAGE_PIXELS at its default, 40,000,000
+    image = io.BytesIO()
+    Image.new("RGB", (6300, 6300), (90, 140, 200)).save(image, format="PNG")
+    files = [("images", (f"{i}.png", image.getvalue(), "image/png")) for i in range(32)]
+    before = _resident_mib(server)
+    with server.client() as client:
+        response = client.post("/v1/models/pose/pose", files=files)
+        assert_refused(response, 413, "image 1 is 6300x6300", "earlier images of this request")
+        assert client.post("/v2/models/series/infer", content=ZEROS).status_code == 200
+    assert _resident_mib(server) - before < 200  # measured: +28 MB kept (peak +466 MB while the first decoded)
