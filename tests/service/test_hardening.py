@@ -197,7 +197,7 @@ def test_an_npz_member_counts_against_the_unpacked_limit(http: httpx.Client, tas
     assert _resident_mib(task_server) - before < 50
 
 
-def test_non_finite_answers_stay_valid_json_everywhere(http: httpx.Client) -> None:
+def test_strict_json_refuses_a_bare_nan(http: httpx.Client) -> None:
     """The control for strict_json: it does catch a bare NaN."""
     fake = httpx.Response(200, text='{"a": NaN}')
     with pytest.raises(AssertionError, match="NaN"):
