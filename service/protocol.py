@@ -128,26 +128,25 @@ def decode_request(
 JSON_BYTES_PER_ELEMENT = 20  # a float32 written as JSON: up to 17 significant digits, sign, point, exponent, comma
 
 
-def check_response_size(request: DecodedRequest, results: dict[str, np.ndarray], max_bytes: int) -> None:
-    """413 before encoding a JSON response larger than `max_bytes` (binary outputs are not counted)."""
-    choices = request.outputs or [OutputChoice(name, request.binary_output) for name in results]
-    elements = sum(results[choice.name].size for choice in choices if not choice.binary)
-    if elements * JSON_BYTES_PER_ELEMENT > max_bytes:
-        raise PayloadTooLarge(
-            f"the response would hold {elements} numbers as JSON (about {elements * JSON_BYTES_PER_ELEMENT} bytes; "
-            f"the limit is {max_bytes}, POSECAST_MAX_RESPONSE_BYTES): ask for binary output "
-            "(parameters.binary_data_output) or send a smaller batch"
-        )
-
-
 def encode_response(
     model_name: str,
     model_version: str,
     request: DecodedRequest,
     results: dict[str, np.ndarray],
+    max_json_bytes: int,
 ) -> tuple[bytes, int | None]:
-    """The response body, and the JSON header's length when any output travels as binary."""
+    """The response body, and the JSON header's length when any output travels as binary.
+
+    413 before encoding when the outputs asked for as JSON would come to more than `max_json_bytes` (estimated
+    from their element count; binary outputs are not limited)."""
     choices = request.outputs or [OutputChoice(name, request.binary_output) for name in results]
+    elements = sum(results[choice.name].size for choice in choices if not choice.binary)
+    if elements * JSON_BYTES_PER_ELEMENT > max_json_bytes:
+        raise PayloadTooLarge(
+            f"the response would hold {elements} numbers as JSON (about {elements * JSON_BYTES_PER_ELEMENT} bytes; "
+            f"the limit is {max_json_bytes}, POSECAST_MAX_RESPONSE_BYTES): ask for binary output "
+            "(parameters.binary_data_output) or send a smaller batch"
+        )
     entries: list[dict[str, Any]] = []
     chunks: list[memoryview | bytes] = []
     for choice in choices:

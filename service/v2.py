@@ -113,10 +113,15 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
         )
         names = [choice.name for choice in decoded.outputs] if decoded.outputs is not None else None
         results = await run(decoded.inputs, names, timeout_s=decoded.timeout_s)
-        protocol.check_response_size(decoded, results, settings.max_response_bytes)
         output_bytes = sum(array.nbytes for array in results.values())
         content, json_length = await in_thread_if_large(
-            output_bytes, protocol.encode_response, served.name, served.version, decoded, results
+            output_bytes,
+            protocol.encode_response,
+            served.name,
+            served.version,
+            decoded,
+            results,
+            settings.max_response_bytes,
         )
     if json_length is None:
         return Response(content, media_type="application/json")

@@ -79,25 +79,21 @@ async def pck(request: Request) -> dict[str, Any]:
         return await asyncio.to_thread(_pck_of_arrays, body)
     if kind != MULTIPART:
         raise unsupported(kind, [JSON, MULTIPART])
-    form = await read_form(request, 2)
-    missing = {"annotations", "results"} - form.files.keys()
-    if missing:
-        raise InvalidInput(f"COCO evaluation needs files `annotations` and `results`; missing {sorted(missing)}")
+    annotations, results, fields = await _coco_files(request)
     options: dict[str, Any] = {}
-    if "thresholds" in form.fields:
-        options["thresholds"] = _numbers(form.fields["thresholds"], "thresholds")
-    if "normalizer" in form.fields:
-        options["normalizer"] = form.fields["normalizer"]
-    documents = [load_json(form.files[key][0], f"`{key}`") for key in ("annotations", "results")]
-    return await asyncio.to_thread(metrics.pck_coco, *documents, **options)
+    if "thresholds" in fields:
+        options["thresholds"] = _numbers(fields["thresholds"], "thresholds")
+    if "normalizer" in fields:
+        options["normalizer"] = fields["normalizer"]
+    return await asyncio.to_thread(metrics.pck_coco, annotations, results, **options)
 
 
 @router.post(
     "/evaluate/oks",
     summary="COCO keypoint AP and AR (OKS) of a results file against an annotation file",
     description="Multipart COCO files: `annotations` (a keypoint annotation file) and `results` (a results list, "
-    "as `format=coco` pose answers and pycocotools take them), with optional `sigmas` (comma list, one per "
-    "keypoint; COCO-17's by default). The numbers are pycocotools' COCOeval(..., 'keypoints') summary.",
+    "as pycocotools takes it), with optional `sigmas` (comma list, one per keypoint; COCO-17's by default). The "
+    "numbers are pycocotools' COCOeval(..., 'keypoints') summary.",
     response_model=KeypointAPResponse,
     responses=errors(400, 401, 413, 415),
     openapi_extra=request_body(
@@ -111,13 +107,19 @@ async def oks(request: Request) -> dict[str, Any]:
     kind = media_type(request)
     if kind != MULTIPART:
         raise unsupported(kind, [MULTIPART])
+    annotations, results, fields = await _coco_files(request)
+    sigmas = _numbers(fields["sigmas"], "sigmas") if "sigmas" in fields else None
+    return await asyncio.to_thread(metrics.keypoint_ap_coco, annotations, results, sigmas)
+
+
+async def _coco_files(request: Request) -> tuple[Any, Any, dict[str, str]]:
+    """The parsed `annotations` and `results` documents of a multipart COCO upload, and its text fields."""
     form = await read_form(request, 2)
     missing = {"annotations", "results"} - form.files.keys()
     if missing:
-        raise InvalidInput(f"OKS evaluation needs files `annotations` and `results`; missing {sorted(missing)}")
-    sigmas = _numbers(form.fields["sigmas"], "sigmas") if "sigmas" in form.fields else None
+        raise InvalidInput(f"COCO evaluation needs files `annotations` and `results`; missing {sorted(missing)}")
     annotations, results = (load_json(form.files[key][0], f"`{key}`") for key in ("annotations", "results"))
-    return await asyncio.to_thread(metrics.keypoint_ap_coco, annotations, results, sigmas)
+    return annotations, results, form.fields
 
 
 @router.post(

@@ -102,10 +102,11 @@ def prediction_intervals(
 ) -> dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
     """level -> (lower, upper), each shaped like `steps` (horizon, *step_shape): the half-widths scaled by the
     spread of the request's own window `history` (1, T, ...)."""
+    flat = steps.reshape(1, len(steps), -1)  # (1, H, D), as the card lays half-widths out
+    window = history.reshape(1, history.shape[1], -1)  # (1, T, D)
     bounds = {}
     for level, widths in half_widths.items():
-        flat = steps.reshape(1, len(steps), -1)  # (1, H, D), as the card lays half-widths out
-        lower, upper = interval_bounds(flat, history.reshape(1, history.shape[1], -1), widths)
+        lower, upper = interval_bounds(flat, window, widths)
         bounds[level] = (lower[0].reshape(steps.shape), upper[0].reshape(steps.shape))
     return bounds
 

@@ -110,7 +110,7 @@ def test_decode_mixes_json_and_binary_inputs_and_outputs() -> None:
     assert decoded.outputs == [protocol.OutputChoice("y", True), protocol.OutputChoice("z", False)]
     assert decoded.timeout_s == 0.25
     results = {"y": np.ones((1, 2), np.float32), "z": np.zeros(3, np.float16)}
-    content, json_length = protocol.encode_response("m", "1", decoded, results)
+    content, json_length = protocol.encode_response("m", "1", decoded, results, Settings().max_response_bytes)
     assert json_length is not None
     response = json.loads(content[:json_length])
     assert response["id"] == "req-1"
