@@ -22,11 +22,11 @@ import onnxruntime as ort
 import torch
 
 from modelcard import CARD_FILENAME, MODEL_FILENAME, Datatype, ForecastIntervals, ModelCard, TensorSpec, file_sha256
+from modelcard.triton import write_triton_config
 from training.checkpoint import Checkpoint
 from training.onnx_export import ExportError, export_onnx
 from training.tasks import task_for
 from training.tasks.base import Predictor, torch_predictor
-from training.triton import write_triton_config
 
 PARITY_TOLERANCE = 1e-4
 PARITY_SAMPLES = 8  # test samples compared at batch sizes 1 and PARITY_SAMPLES
