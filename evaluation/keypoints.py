@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 COCO_KEYPOINT_NAMES: Final[tuple[str, ...]] = (
@@ -71,3 +72,15 @@ VISIBILITY_VISIBLE: Final = 2
 
 # Derived head size for PCKh when none is given: the ear-to-ear distance (COCO has no head-top point).
 HEAD_PAIR: Final = (3, 4)
+
+
+def mirrored_pairs(names: Sequence[str]) -> list[tuple[int, int]]:
+    """Index pairs a horizontal flip swaps, found by name: `left_x` with `right_x`, `l_x` with `r_x`, any case
+    (`COCO_FLIP_PAIRS` for COCO-17). A layout without sides has none."""
+    position = {name.lower(): i for i, name in enumerate(names)}
+    pairs = []
+    for name, i in position.items():
+        for left, right in (("left", "right"), ("l_", "r_")):
+            if name.startswith(left) and (j := position.get(right + name[len(left) :])) is not None:
+                pairs.append((i, j))
+    return pairs

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelcard.pose import PoseInput, PoseOutput, PoseSpec
+
 CARD_FILENAME = "model.json"
 MODEL_FILENAME = "model.onnx"
 SCHEMA_VERSION = 1
@@ -90,7 +92,10 @@ class ModelCard(BaseModel):
     name: str
     version: int = Field(ge=1)
     task: Task
-    architecture: str = Field(description="Name in the models registry the graph was exported from.")
+    architecture: str = Field(description="Name in the models registry the graph was exported from, or 'imported'.")
+    origin: Literal["trained", "imported"] = Field(
+        "trained", description="trained: exported by `training`; imported: a graph from elsewhere (`posecast import`)."
+    )
     description: str = ""
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
@@ -102,12 +107,27 @@ class ModelCard(BaseModel):
     )
     keypoint_names: list[str] | None = None
     skeleton: list[tuple[int, int]] | None = None
+    pose: PoseSpec | None = Field(
+        None, description="Pose decoding of a graph not trained here (`posecast import`); None: the native one."
+    )
     metrics: dict[str, Any] = Field(default_factory=dict, description="Held-out test metrics, baselines beside.")
     parity_max_abs_error: float | None = Field(None, description="max |torch - onnxruntime| measured at export.")
     sha256: str = Field(description="sha256 of model.onnx, checked at load.")
     training: dict[str, Any] = Field(default_factory=dict, description="Config, seed, data, epochs, best loss.")
     environment: dict[str, str] = Field(default_factory=dict, description="Library versions and git commit.")
     created: str = ""
+
+    def pose_spec(self) -> PoseSpec:
+        """The card's pose decoding, else that of the models trained here: RGB in [0, 1], NCHW, letterboxed to
+        `preprocessing.input_size`, answering normalised (x, y) `keypoints` and a `confidence` per keypoint."""
+        if self.pose is not None:
+            return self.pose
+        native_input = PoseInput(
+            size=self.preprocessing.input_size,
+            resize=self.preprocessing.resize or "letterbox",
+            pad_value=self.preprocessing.pad_value,
+        )
+        return PoseSpec(input=native_input, output=PoseOutput(names=["keypoints", "confidence"]))
 
     @classmethod
     def read(cls, path: Path) -> ModelCard:

@@ -20,29 +20,46 @@ _ANTIALIAS_BELOW = 0.5  # scales below this pre-shrink by an integer box filter,
 
 @dataclass(frozen=True)
 class Letterbox:
-    """out = scale * source + (offset_x, offset_y), the same scale on both axes."""
+    """out = (scale * x + offset_x, scale_y * y + offset_y); a letterbox scales both axes alike (`scale_y` None),
+    a stretch each on its own."""
 
     scale: float
     offset_x: float
     offset_y: float
+    scale_y: float | None = None
+
+    @property
+    def scales(self) -> tuple[float, float]:
+        return self.scale, self.scale if self.scale_y is None else self.scale_y
 
     def to_output(self, points: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Source-image points (..., 2) -> model-input points."""
-        return np.asarray(points, dtype=np.float64) * self.scale + [self.offset_x, self.offset_y]
+        return np.asarray(points, dtype=np.float64) * self.scales + [self.offset_x, self.offset_y]
 
     def to_source(self, points: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Model-input points (..., 2) -> source-image points (predicted keypoints back to the upload)."""
-        return (np.asarray(points, dtype=np.float64) - [self.offset_x, self.offset_y]) / self.scale
+        return (np.asarray(points, dtype=np.float64) - [self.offset_x, self.offset_y]) / self.scales
 
 
 def fit_letterbox(box: tuple[float, float, float, float], out_size: tuple[int, int]) -> Letterbox:
     """The largest scale at which `box` fits `out_size` (H, W), centred; the spare side is padding."""
-    x, y, w, h = box
-    if w <= 0 or h <= 0:
-        raise ValueError(f"box must have a positive width and height, got {box}")
+    x, y, w, h = _checked(box)
     out_h, out_w = out_size
     scale = min(out_w / w, out_h / h)
     return Letterbox(scale, (out_w - scale * w) / 2 - scale * x, (out_h - scale * h) / 2 - scale * y)
+
+
+def fit_stretch(box: tuple[float, float, float, float], out_size: tuple[int, int]) -> Letterbox:
+    """`box` resized to fill `out_size` (H, W) exactly, each axis by its own scale."""
+    x, y, w, h = _checked(box)
+    out_h, out_w = out_size
+    return Letterbox(out_w / w, -out_w / w * x, -out_h / h * y, scale_y=out_h / h)
+
+
+def _checked(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    if box[2] <= 0 or box[3] <= 0:
+        raise ValueError(f"box must have a positive width and height, got {box}")
+    return box
 
 
 def letterbox_image(
@@ -50,20 +67,24 @@ def letterbox_image(
     out_size: tuple[int, int],
     box: tuple[float, float, float, float] | None = None,
     fill: tuple[int, int, int] = PAD_RGB,
+    stretch: bool = False,
 ) -> tuple[npt.NDArray[np.uint8], Letterbox]:
     """Resample `box` (default: the whole image) into an (H, W, 3) uint8 array and return the mapping.
 
     The spare side shows the image around the box where there is some (the box grows to the output's aspect
-    ratio, as top-down pose estimators crop) and `fill` beyond the image's edges.
+    ratio, as top-down pose estimators crop) and `fill` beyond the image's edges. `stretch` fills the output
+    with the box instead, each axis scaled on its own.
     """
     rgb = image.convert("RGB")
-    geometry = fit_letterbox(box or (0.0, 0.0, float(rgb.width), float(rgb.height)), out_size)
-    factor = int(1 / geometry.scale) if geometry.scale < _ANTIALIAS_BELOW else 1
+    whole = (0.0, 0.0, float(rgb.width), float(rgb.height))
+    geometry = (fit_stretch if stretch else fit_letterbox)(box or whole, out_size)
+    smaller = min(geometry.scales)
+    factor = int(1 / smaller) if smaller < _ANTIALIAS_BELOW else 1
     if factor > 1:
         rgb = rgb.reduce(factor)  # source coordinates shrink by exactly `factor`
-    scale = geometry.scale * factor
-    # Pillow's AFFINE data maps output coordinates to input ones: the inverse of the letterbox.
-    inverse = (1 / scale, 0.0, -geometry.offset_x / scale, 0.0, 1 / scale, -geometry.offset_y / scale)
+    scale_x, scale_y = (scale * factor for scale in geometry.scales)
+    # Pillow's AFFINE data maps output coordinates to input ones: the inverse of the mapping.
+    inverse = (1 / scale_x, 0.0, -geometry.offset_x / scale_x, 0.0, 1 / scale_y, -geometry.offset_y / scale_y)
     out_h, out_w = out_size
     resampled = rgb.transform(
         (out_w, out_h), Image.Transform.AFFINE, inverse, resample=Image.Resampling.BILINEAR, fillcolor=fill
@@ -80,6 +101,15 @@ def grow_box(box: npt.ArrayLike, margin: float) -> tuple[float, float, float, fl
     """(x, y, w, h) enlarged by the fraction `margin` on each dimension, about its centre."""
     x, y, w, h = (float(v) for v in np.asarray(box, dtype=np.float64))
     return x - w * margin / 2, y - h * margin / 2, w * (1 + margin), h * (1 + margin)
+
+
+def person_box(box: npt.ArrayLike, out_size: tuple[int, int], padding: float) -> tuple[float, float, float, float]:
+    """A detector's person box as top-down pose models crop it (MMPose's bbox_xywh2cs with fix_aspect_ratio):
+    scaled by `padding` about its centre, then widened on one axis to the (H, W) `out_size` aspect ratio."""
+    x, y, w, h = grow_box(box, padding - 1)
+    aspect = out_size[1] / out_size[0]
+    new_w, new_h = max(w, h * aspect), max(h, w / aspect)
+    return x + (w - new_w) / 2, y + (h - new_h) / 2, new_w, new_h
 
 
 def crop_person(

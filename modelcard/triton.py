@@ -20,22 +20,25 @@ TRITON_TYPES = {
 }
 
 
-def _tensor_block(spec: TensorSpec) -> str:
-    dims = ", ".join(str(d) for d in spec.shape[1:])  # with max_batch_size > 0 Triton leaves out the batch axis
+def _tensor_block(spec: TensorSpec, batched: bool) -> str:
+    dims = ", ".join(str(d) for d in (spec.shape[1:] if batched else spec.shape))  # batched: Triton adds axis 0
     return f'  {{\n    name: "{spec.name}"\n    data_type: {TRITON_TYPES[spec.datatype]}\n    dims: [ {dims} ]\n  }}'
 
 
 def triton_config(card: ModelCard, max_batch_size: int = 16, max_queue_delay_us: int = 2000) -> str:
-    """The model configuration in protobuf text format, for the `onnxruntime_onnx` platform."""
-    inputs = ",\n".join(_tensor_block(spec) for spec in card.inputs)
-    outputs = ",\n".join(_tensor_block(spec) for spec in card.outputs)
+    """The model configuration in protobuf text format, for the `onnxruntime_onnx` platform. A graph with a fixed
+    batch of 1 (imported ones may have it) gets max_batch_size 0: Triton then passes shapes as they are."""
+    batched = all(spec.shape[:1] == [-1] for spec in card.inputs)
+    inputs = ",\n".join(_tensor_block(spec, batched) for spec in card.inputs)
+    outputs = ",\n".join(_tensor_block(spec, batched) for spec in card.outputs)
+    batching = f"dynamic_batching {{\n  max_queue_delay_microseconds: {max_queue_delay_us}\n}}\n" if batched else ""
     return (
         f'name: "{card.name}"\n'
         'platform: "onnxruntime_onnx"\n'
-        f"max_batch_size: {max_batch_size}\n"
+        f"max_batch_size: {max_batch_size if batched else 0}\n"
         f"input [\n{inputs}\n]\n"
         f"output [\n{outputs}\n]\n"
-        f"dynamic_batching {{\n  max_queue_delay_microseconds: {max_queue_delay_us}\n}}\n"
+        f"{batching}"
         "version_policy: { latest { num_versions: 1 } }\n"
     )
 

@@ -110,6 +110,7 @@ class OnnxSession:
             )
         self.inputs = [graph_spec(arg) for arg in self._session.get_inputs()]
         self.outputs = [graph_spec(arg) for arg in self._session.get_outputs()]
+        self.single_sample = any(spec.shape[:1] == [1] for spec in self.inputs)
 
     @property
     def on_gpu(self) -> bool:
@@ -135,7 +136,17 @@ class OnnxSession:
                 raise ValueError(f"warm-up output '{spec.name}' has shape {list(shape)}, card says {spec.shape}")
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """All outputs, by name; onnxruntime's argument errors are the client's fault, others are ours."""
+        """All outputs, by name; onnxruntime's argument errors are the client's fault, others are ours.
+
+        A graph exported with a batch of 1 runs once per sample and its outputs are stacked, so it serves batched
+        requests (and the batcher) like any other."""
+        batch = next(iter(feeds.values())).shape[0] if feeds else 0
+        if self.single_sample and batch > 1:
+            runs = [self._run({name: array[i : i + 1] for name, array in feeds.items()}) for i in range(batch)]
+            return {name: np.concatenate([outputs[name] for outputs in runs]) for name in runs[0]}
+        return self._run(feeds)
+
+    def _run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [spec.name for spec in self.outputs]
         try:
             values = self._session.run(names, dict(feeds))
@@ -157,8 +168,8 @@ def _compare(kind: str, declared: list[TensorSpec], actual: list[TensorSpec]) ->
             problems.append(f"{kind} '{spec.name}' is {real.datatype} in the graph, {spec.datatype} in the card")
         elif len(spec.shape) != len(real.shape):
             problems.append(f"{kind} '{spec.name}' has shape {real.shape} in the graph, {spec.shape} in the card")
-        elif spec.shape[0] != -1 or real.shape[0] != -1:
-            problems.append(f"{kind} '{spec.name}': axis 0 is the batch axis and must be dynamic (-1)")
+        elif spec.shape[0] != real.shape[0] or spec.shape[0] not in (-1, 1):
+            problems.append(f"{kind} '{spec.name}': axis 0 is the batch axis and must be dynamic (-1) or 1 in both")
         elif any(real_dim not in (-1, dim) for dim, real_dim in zip(spec.shape, real.shape, strict=True)):
             # The card may pin a dynamic graph axis, never loosen or change a fixed one.
             problems.append(f"{kind} '{spec.name}' has shape {real.shape} in the graph, {spec.shape} in the card")

@@ -23,13 +23,18 @@ MULTIPART = "multipart/form-data"
 
 @dataclass
 class Form:
-    """A multipart body: files by field name in arrival order, and the text fields."""
+    """A multipart body: files and text fields by field name, each in arrival order."""
 
     files: dict[str, list[bytes]] = field(default_factory=dict)
-    fields: dict[str, str] = field(default_factory=dict)
+    texts: dict[str, list[str]] = field(default_factory=dict)
 
     def all_files(self) -> list[bytes]:
         return [data for group in self.files.values() for data in group]
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """Each text field's last value, for fields that are not repeated."""
+        return {name: values[-1] for name, values in self.texts.items()}
 
 
 def media_type(request: Request) -> str:
@@ -48,7 +53,7 @@ async def read_form(request: Request, max_files: int) -> Form:
             if isinstance(value, UploadFile):
                 form.files.setdefault(name, []).append(await value.read())
             else:
-                form.fields[name] = value
+                form.texts.setdefault(name, []).append(value)
     return form
 
 

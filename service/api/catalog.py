@@ -13,7 +13,8 @@ from service.errors import InvalidInput
 from service.model import ServedModel
 from service.routing import repository_of
 from service.tasks.forecast import horizon_limit, length_bounds, step_shape
-from service.tasks.pose import IMAGE_TASKS, input_size
+from service.tasks.pose import IMAGE_TASKS
+from service.tasks.pose_inputs import input_size
 
 router = model_router()
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import numpy as np
 from fastapi import APIRouter, Depends
 
 from modelcard import ModelCard
-from service.api.schemas import Keypoint, PoseResponse, PoseResult
+from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS
+from service.api.schemas import CocoKeypointResult, Keypoint, Person, PoseResponse, PoseResult
 from service.errors import InvalidInput
 from service.model import ServedModel
 from service.security import require_api_key
-from service.tasks.pose import Keypoints, keypoint_names, skeleton
+from service.tasks.pose import ImagePoses, Keypoints, keypoint_names, skeleton
 
 ENDPOINT_OF_TASK = {"pose": "pose", "sequence_pose": "forecast", "forecast": "forecast", "frames": "forecast"}
 
@@ -36,10 +38,16 @@ def elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-def pose_response(served: ServedModel, results: Sequence[Keypoints], started: float) -> PoseResponse:
+def pose_response(served: ServedModel, results: Sequence[ImagePoses], started: float) -> PoseResponse:
     """The JSON answer; the only place keypoints become Python lists."""
-    count = len(results[0].confidence)
+    count = next((len(person.confidence) for result in results for person in result.people), 0)
     names = keypoint_names(served.card, count)
+
+    def listed(person: Keypoints) -> list[Keypoint]:
+        points, confidence = person.points.tolist(), person.confidence.tolist()
+        rows = zip(names, points, confidence, strict=True)
+        return [Keypoint(name=name, x=x, y=y, confidence=c) for name, (x, y), c in rows]
+
     return PoseResponse(
         model_name=served.name,
         model_version=served.version,
@@ -51,11 +59,28 @@ def pose_response(served: ServedModel, results: Sequence[Keypoints], started: fl
             PoseResult(
                 width=result.width,
                 height=result.height,
-                keypoints=[
-                    Keypoint(name=name, x=x, y=y, confidence=c)
-                    for name, (x, y), c in zip(names, result.points.tolist(), result.confidence.tolist(), strict=True)
-                ],
+                people=[
+                    Person(box=person.box, score=person.score, keypoints=listed(person))
+                    for person in result.people
+                    if person.box is not None
+                ]
+                if result.boxed
+                else None,
+                keypoints=None if result.boxed else listed(result.people[0]),
             )
             for result in results
         ],
     )
+
+
+def coco_results(results: Sequence[ImagePoses], image_ids: Sequence[int]) -> list[CocoKeypointResult]:
+    """Everyone found, as a COCO keypoint results list: x, y in COCO's pixel-index convention."""
+    return [
+        CocoKeypointResult(
+            image_id=image_id,
+            keypoints=np.column_stack([person.points - COCO_INDEX_TO_CONTINUOUS, person.confidence]).ravel().tolist(),
+            score=person.score,
+        )
+        for result, image_id in zip(results, image_ids, strict=True)
+        for person in result.people
+    ]

@@ -10,7 +10,6 @@ import time
 from functools import partial
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import JSONResponse
 
@@ -212,11 +211,7 @@ async def _run(
         if job is not None:
             job.done = done
 
-    async with lease(repository, name, version, None) as (served, run):
-
-        async def infer(batch: np.ndarray) -> dict[str, np.ndarray]:
-            return await run({served.card.inputs[0].name: batch})
-
+    async with lease(repository, name, version, None) as (served, infer):
         if isinstance(labelled, PoseSet):
             result = await metrics.evaluate_pose(infer, served.card, labelled, batch_size, max_pixels, progress)
         else:

@@ -45,7 +45,8 @@ from service.tasks.forecast import (
     to_history,
 )
 from service.tasks.images import PixelBudget, decode_image, encode_png
-from service.tasks.pose import input_size, keypoint_names, prepare_images, run_pose, skeleton
+from service.tasks.pose import ImagePoses, keypoint_names, prepare_images, run_pose, skeleton
+from service.tasks.pose_inputs import input_size
 
 router = model_router()
 
@@ -170,8 +171,8 @@ async def _sequence_pose(
         array = await asyncio.to_thread(client_array, body, npy)
         height, width = input_size(card)
         mapping = (Letterbox(1.0, 0.0, 0.0), (width, height))
-    results = await run_pose(infer, card, to_history(array, card, "frames"), [mapping])
-    return pose_response(served, results, started)
+    (last,) = await run_pose(infer, card, to_history(array, card, "frames"), [mapping])
+    return pose_response(served, [ImagePoses(last.width, last.height, [last], boxed=False)], started)
 
 
 def _decode_all(frames: list[bytes | str], max_pixels: int) -> list[Image.Image]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 from fastapi import Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import RootModel, ValidationError
 
 from service.api.bodies import (
     FILES,
@@ -21,22 +23,31 @@ from service.api.bodies import (
     unsupported,
     validated,
 )
-from service.api.common import model_router, pose_response, require_task
-from service.api.schemas import EXAMPLE_PNG, PoseRequest, PoseResponse
+from service.api.common import coco_results, model_router, pose_response, require_task
+from service.api.schemas import EXAMPLE_PNG, BoxItem, PoseRequest, PoseResponse
 from service.errors import InvalidInput
 from service.routing import in_thread_if_large, lease, repository_of, settings_of
-from service.tasks.draw import draw_skeleton
+from service.tasks.draw import draw_people
 from service.tasks.images import MEDIA_TYPES, encode_png
-from service.tasks.pose import prepare_images, run_pose, skeleton
+from service.tasks.pose import PoseOptions, estimate
+from service.tasks.pose_inputs import Box
 
 router = model_router()
+
+
+class BoxList(RootModel[list[BoxItem]]):
+    """The boxes of one image as a form field or query parameter carries them."""
+
 
 POSE_DOC: dict[str, Any] = {
     "summary": "Keypoints of the people in one or more images",
     "description": "Send images as multipart files (any field name, e.g. `images`), as one raw `image/png`, "
-    "`image/jpeg` or `image/webp` body, or as base64 in JSON. Each is letterboxed to the model's input as in "
-    "training; keypoints come back in the uploaded image's pixels. `Accept: image/png` or `?render=png` "
-    "returns the single image with the skeleton drawn on it.",
+    "`image/jpeg` or `image/webp` body, or as base64 in JSON. Without boxes each image is one person, "
+    "letterboxed whole to the model's input. With person boxes `[x, y, w, h]` (JSON `boxes`, one list per image; "
+    "a multipart `boxes` field per image; the `boxes` query parameter for a raw body) each box is grown by "
+    "`padding` to the input's aspect ratio and cropped, and `results[i].people` has one entry per box. Keypoints "
+    "come back in the uploaded image's pixels. `Accept: image/png` or `?render=png` returns the single image with "
+    "every skeleton drawn on it; `format=coco` a COCO keypoint results list.",
     "response_model": PoseResponse,
     "responses": {200: {"content": {"image/png": {}}}, **errors(400, 401, 404, 413, 415, 503, 504)},
     "openapi_extra": request_body(
@@ -49,26 +60,64 @@ POSE_DOC: dict[str, Any] = {
 }
 
 
-async def read_images(request: Request, limit: int) -> list[bytes | str]:
-    """The uploads of a pose request, still encoded, in request order."""
+@dataclass(frozen=True)
+class PoseUploads:
+    """The uploads of a pose request, still encoded, in request order, and their person boxes if given."""
+
+    blobs: list[bytes | str]
+    boxes: list[list[Box]] | None
+
+
+def parse_boxes(text: str, where: str) -> list[Box]:
+    """A JSON list of [x, y, w, h] (a form field or the query string); values are checked with the request."""
+    try:
+        return list(BoxList.model_validate_json(text).root)
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"]
+        raise InvalidInput(f"the {where} must be a JSON list of [x, y, w, h] boxes ({problem})") from None
+
+
+async def read_uploads(request: Request, limit: int, boxes_query: str | None) -> PoseUploads:
     kind = media_type(request)
     blobs: list[bytes | str]
+    boxes: list[list[Box]] | None = None
     if kind == MULTIPART:
-        blobs = list((await read_form(request, limit)).all_files())
+        form = await read_form(request, limit)
+        blobs = list(form.all_files())
+        if "boxes" in form.texts:
+            boxes = [parse_boxes(text, "boxes field") for text in form.texts["boxes"]]
     elif kind in MEDIA_TYPES:
         blobs = [await request.body()]
+        if boxes_query is not None:
+            boxes = [parse_boxes(boxes_query, "boxes query parameter")]
     elif kind == JSON:
         body = await request.body()
-        blobs = list((await in_thread_if_large(len(body), validated, PoseRequest, body)).images)
+        parsed = await in_thread_if_large(len(body), validated, PoseRequest, body)
+        blobs = list(parsed.images)
+        boxes = None if parsed.boxes is None else [list(image_boxes) for image_boxes in parsed.boxes]
     else:
         raise unsupported(kind, [MULTIPART, *MEDIA_TYPES, JSON])
     check_count(len(blobs), limit, "images")
-    return blobs
+    if boxes_query is not None and kind not in MEDIA_TYPES:
+        raise InvalidInput("the boxes query parameter goes with a raw image body; put boxes in the body here")
+    return PoseUploads(blobs, boxes)
 
 
 def wants_png(request: Request, render: str | None) -> bool:
     accepted = [part.split(";", 1)[0].strip().lower() for part in request.headers.get("accept", "").split(",")]
     return render == "png" or "image/png" in accepted
+
+
+def parse_image_ids(text: str | None, count: int) -> list[int]:
+    if text is None:
+        return list(range(count))
+    try:
+        ids = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InvalidInput(f"image_ids must be comma-separated integers, got {text[:80]!r}") from None
+    if len(ids) != count:
+        raise InvalidInput(f"image_ids names {len(ids)} images; the request has {count}")
+    return ids
 
 
 @router.post("/{name}/pose", **POSE_DOC)
@@ -77,26 +126,36 @@ async def pose(
     request: Request,
     name: str,
     version: str | None = None,
-    render: Literal["png"] | None = Query(None, description="`png`: answer with the image, skeleton drawn."),
+    render: Literal["png"] | None = Query(None, description="`png`: answer with the image, skeletons drawn."),
     min_confidence: float = Query(0.0, ge=0, le=1, description="Points below it are not drawn (PNG only)."),
+    boxes: str | None = Query(
+        None, description="Raw image bodies: person boxes as a JSON list of [x, y, w, h] in image pixels."
+    ),
+    padding: float | None = Query(
+        None, ge=1, le=4, description="A box grows by this factor before cropping (default: the card's, 1.25)."
+    ),
+    flip: bool | None = Query(None, description="Average with the mirrored crop (default: the card's)."),
+    format: Literal["posecast", "coco"] = Query(
+        "posecast", description="`coco`: a COCO keypoint results list, as pycocotools and /v1/evaluate take it."
+    ),
+    image_ids: str | None = Query(None, description="`format=coco`: comma-separated image ids (default 0, 1, ...)."),
 ) -> Response | PoseResponse:
     started = time.perf_counter()
     settings = settings_of(request)
-    blobs = await read_images(request, settings.max_images_per_request)
+    uploads = await read_uploads(request, settings.max_images_per_request, boxes)
     png = wants_png(request, render)
-    if png and len(blobs) != 1:
-        raise InvalidInput(f"a PNG answer draws one image; the request has {len(blobs)} (ask for JSON instead)")
+    if png and len(uploads.blobs) != 1:
+        raise InvalidInput(f"a PNG answer draws one image; the request has {len(uploads.blobs)} (ask for JSON instead)")
+    ids = parse_image_ids(image_ids, len(uploads.blobs)) if format == "coco" else []
+    options = PoseOptions(uploads.boxes, padding, flip)
     async with lease(repository_of(request), name, version, request) as (served, infer):
         require_task(served.card, ("pose",), "pose")
-        prepared = await asyncio.to_thread(prepare_images, blobs, served.card, settings.max_image_pixels)
-        batch = np.stack([item.tensor for item in prepared])  # (N, 3, H, W): one shape for every upload
-        mappings = [(item.letterbox, item.image.size) for item in prepared]
-        results = await run_pose(infer, served.card, batch, mappings)
+        results = await estimate(infer, served.card, uploads.blobs, options, settings.max_image_pixels)
     if png:
-        edges = skeleton(served.card, len(results[0].confidence))
-        drawn = await asyncio.to_thread(
-            lambda: encode_png(draw_skeleton(prepared[0].image, results[0], edges, min_confidence))
-        )
+        drawn = await asyncio.to_thread(lambda: encode_png(draw_people(results[0], served.card, min_confidence)))
         headers = {"X-Model-Name": served.name, "X-Model-Version": served.version}
         return Response(drawn, media_type="image/png", headers=headers)
+    if format == "coco":
+        listed = [item.model_dump() for item in coco_results(results, ids)]
+        return JSONResponse(listed, headers={"X-Model-Name": served.name, "X-Model-Version": served.version})
     return pose_response(served, results, started)

@@ -71,11 +71,19 @@ class ModelInfo(BaseModel):
     )
 
 
+BoxItem = tuple[float, float, float, float]
+
+
 class PoseRequest(Strict):
     images: list[str] = Field(
         min_length=1,
         description="Base64 images (PNG, JPEG or WebP), plain or as data: URLs; any sizes, one result each.",
         examples=[[EXAMPLE_PNG]],
+    )
+    boxes: list[list[BoxItem]] | None = Field(
+        None,
+        description="Person boxes [x, y, w, h] in image pixels, one list per image (top-down): each box is one "
+        "person in `results[i].people`. Without boxes each image is one person.",
     )
 
 
@@ -86,10 +94,26 @@ class Keypoint(BaseModel):
     confidence: float
 
 
+class Person(BaseModel):
+    box: BoxItem = Field(description="The person box of the request, [x, y, w, h] in image pixels.")
+    score: float = Field(description="Mean keypoint confidence.")
+    keypoints: list[Keypoint]
+
+
 class PoseResult(BaseModel):
     width: int = Field(description="Width of the uploaded image after EXIF orientation.")
     height: int
-    keypoints: list[Keypoint]
+    keypoints: list[Keypoint] | None = Field(None, description="The image as one person (requests without boxes).")
+    people: list[Person] | None = Field(None, description="One per box, in the request's order (with boxes).")
+
+
+class CocoKeypointResult(BaseModel):
+    """One person as a COCO keypoint results file lists it (`format=coco`); pycocotools and /v1/evaluate take it."""
+
+    image_id: int
+    category_id: int = 1
+    keypoints: list[float] = Field(description="[x, y, score] per keypoint; x, y as COCO pixel indices.")
+    score: float
 
 
 class PoseResponse(BaseModel):

@@ -21,10 +21,12 @@ import numpy.typing as npt
 from PIL import Image
 
 from evaluation.coco import CocoGroundTruth, read_coco_ground_truth
-from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS, CROP_MARGIN, Letterbox, crop_person, grow_box
+from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS, Letterbox, crop_person, person_box
+from modelcard.pose import PoseSpec
 from service.errors import ClientDisconnected, InvalidInput, PayloadTooLarge
 from service.tasks.arrays import ARCHIVE_ERRORS, load_json, load_npz, require_finite, require_shape, unzip
 from service.tasks.images import PixelBudget, decode_image, pad_fill
+from service.tasks.pose_inputs import encode
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class SequenceSet:
 class Crops:
     """One batch of person crops: model inputs and ground truth in crop pixels."""
 
-    inputs: npt.NDArray[np.float32]  # (n, 3, H, W)
+    inputs: np.ndarray  # the graph input of n crops
     keypoints: npt.NDArray[np.float64]  # (n, K, 2)
     visibility: npt.NDArray[np.int64]  # (n, K) COCO flags, 0 where the point left the crop
     mappings: list[Letterbox]  # image pixels -> crop pixels, per person
@@ -117,12 +119,11 @@ def read_pose_set(data: bytes, limits: SetLimits, stop: threading.Event | None =
     return PoseSet(truth, rows, images)
 
 
-def crop_people(
-    dataset: PoseSet, rows: Sequence[int], size: tuple[int, int], pad_value: float, max_pixels: int
-) -> Crops:
-    """Blocking: decode the images of `rows` (positions in `dataset.rows`) and crop each person."""
+def crop_people(dataset: PoseSet, rows: Sequence[int], size: tuple[int, int], spec: PoseSpec, max_pixels: int) -> Crops:
+    """Blocking: decode the images of `rows` (positions in `dataset.rows`), crop each person from its box as the
+    pose endpoint crops a box, and encode the crops as the model's input."""
     truth = dataset.truth
-    inputs, points, flags, mappings = [], [], [], []
+    pixels, points, flags, mappings = [], [], [], []
     decoded: dict[int, Image.Image] = {}  # the last image only: a person's rows usually follow each other
     for position in rows:
         row = int(dataset.rows[position])
@@ -132,17 +133,18 @@ def crop_people(
             decoded = {image_id: image}
         crop, mapped, visible, mapping = crop_person(
             decoded[image_id],
-            grow_box(truth.boxes[row], CROP_MARGIN),
+            person_box(truth.boxes[row], size, spec.box_padding),
             truth.keypoints[row] + COCO_INDEX_TO_CONTINUOUS,
             truth.visibility[row],
             size,
-            fill=pad_fill(pad_value),
+            fill=pad_fill(spec.input.pad_value),
         )
-        inputs.append(crop.astype(np.float32).transpose(2, 0, 1) / 255.0)
+        pixels.append(crop)
         points.append(mapped)
         flags.append(visible)
         mappings.append(mapping)
-    return Crops(np.stack(inputs), np.stack(points), np.stack(flags).astype(np.int64), mappings)
+    inputs = encode(np.stack(pixels), spec.input)
+    return Crops(inputs, np.stack(points), np.stack(flags).astype(np.int64), mappings)
 
 
 def _check_count(count: int, limits: SetLimits) -> None:

@@ -7,7 +7,7 @@ the layout `training.tasks` writes into model cards, so an API number and a CLI 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -22,12 +22,13 @@ from evaluation.regression import regression_metrics
 from evaluation.task_reports import forecast_report, frames_report, pose_report
 from modelcard import ModelCard
 from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS, Letterbox
+from service.model import Infer
 from service.tasks.arrays import checked
 from service.tasks.evalsets import PoseSet, SequenceSet, crop_people
 from service.tasks.forecast import check_horizon, to_history
-from service.tasks.pose import input_size
+from service.tasks.pose_inputs import input_size
+from service.tasks.pose_outputs import decode_card_outputs
 
-Infer = Callable[[npt.NDArray[np.float32]], Awaitable[dict[str, npt.NDArray[np.float32]]]]  # batch -> outputs by name
 Progress = Callable[[int], None]  # samples done so far
 
 
@@ -61,10 +62,10 @@ async def evaluate_pose(
     size = input_size(card)
     predicted, confidence, truth, flags, mappings = [], [], [], [], []
     for rows in _chunks(dataset.count, batch_size):
-        crops = await asyncio.to_thread(crop_people, dataset, rows, size, card.preprocessing.pad_value, max_pixels)
-        outputs = await infer(crops.inputs)
-        predicted.append(outputs["keypoints"])
-        confidence.append(outputs["confidence"])
+        crops = await asyncio.to_thread(crop_people, dataset, rows, size, card.pose_spec(), max_pixels)
+        points, scores = decode_card_outputs(await infer({card.inputs[0].name: crops.inputs}), card, size)
+        predicted.append(points)
+        confidence.append(scores)
         truth.append(crops.keypoints)
         flags.append(crops.visibility)
         mappings += crops.mappings
@@ -78,11 +79,11 @@ async def evaluate_pose(
         # Joints nobody labelled are never scored; let them into the mean so mean_pose accepts small sets.
         for_mean = np.where(np.any(visibility > 0, axis=0, keepdims=True), visibility, 1)
         mean, source = checked(mean_pose, ground_truth / scale, for_mean) * scale, "the mean pose of the uploaded set"
+    in_crops = np.concatenate(predicted)
     report = await asyncio.to_thread(
-        checked, pose_report, np.concatenate(predicted) * scale, ground_truth, visibility, mean, card.keypoint_names
+        checked, pose_report, in_crops, ground_truth, visibility, mean, card.keypoint_names
     )
     report["baselines"]["mean_pose"]["source"] = source
-    in_crops = np.concatenate(predicted) * scale
     report["coco"] = await asyncio.to_thread(
         _keypoint_ap_of_crops, dataset, in_crops, np.concatenate(confidence), mappings
     )
@@ -115,7 +116,7 @@ async def evaluate_sequences(
     forecasts = []
     for rows in _chunks(dataset.count, batch_size):
         batch = await asyncio.to_thread(_histories, dataset, rows, card)
-        output = (await infer(batch))[output_name]
+        output = (await infer({card.inputs[0].name: batch}))[output_name]
         forecasts.append(output[:, :horizon].reshape(len(rows), horizon, *dataset.targets.shape[2:]))
         progress(rows.stop)
     forecast, targets, history = np.concatenate(forecasts), dataset.targets, dataset.sequences

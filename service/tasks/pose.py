@@ -1,13 +1,15 @@
-"""Pose pre- and post-processing: images -> one letterboxed batch, model keypoints -> original image pixels.
+"""Pose, top-down: uploads (and person boxes) -> crops -> one batched run -> keypoints in each upload's pixels.
 
-Images of any size share one batch: after letterboxing they all have the card's input size. Keypoints come
-back from the model as x / W, y / H of the letterboxed input (pixel centres at (c + 0.5) / W) and leave as
-continuous pixel coordinates of the uploaded image, where pixel (row r, column c) has its centre at
-(c + 0.5, r + 0.5).
+The one core function every pose route calls (`estimate`). Points leave as continuous pixel coordinates of the
+uploaded image, where pixel (row r, column c) has its centre at (c + 0.5, r + 0.5). Without boxes each image is
+one person, letterboxed whole; with boxes every box of every image is cropped and all crops of a request share
+one run (and so the dynamic batcher), mirrored copies included when the flip test is on.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,19 +17,22 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
+from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON, mirrored_pairs
 from modelcard import ModelCard
 from modelcard.letterbox import Letterbox
 from service.errors import InvalidInput
 from service.model import Infer
 from service.tasks.images import PixelBudget, decode_image, to_model_input
+from service.tasks.pose_inputs import Box, Crop, crop, encode, input_size, stack
+from service.tasks.pose_outputs import decode_card_outputs, merge_flipped
 
 IMAGE_TASKS = ("pose", "sequence_pose")
+MAX_BOX_COORDINATE = 1e7  # pixels; beyond any image the pixel limit lets through, and far from float trouble
 
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """One decoded upload: the model input and what is needed to map keypoints back and draw on it."""
+    """One decoded frame of a sequence model: the model input and what is needed to map keypoints back."""
 
     tensor: npt.NDArray[np.float32]  # (3, H, W) letterboxed, in [0, 1]
     letterbox: Letterbox
@@ -36,26 +41,38 @@ class PreparedImage:
 
 @dataclass(frozen=True)
 class Keypoints:
-    """Keypoints of one image in its own pixels."""
+    """One person's keypoints in the pixels of the image they were found in."""
 
     points: npt.NDArray[np.float64]  # (K, 2) x, y
     confidence: npt.NDArray[np.float32]  # (K,)
     width: int
     height: int
+    box: Box | None = None  # the person box the request gave, if any
+
+    @property
+    def score(self) -> float:
+        """The person's score: the mean keypoint confidence."""
+        return float(self.confidence.mean()) if self.confidence.size else 0.0
 
 
-def input_size(card: ModelCard) -> tuple[int, int]:
-    """(H, W) of the model input: the card's preprocessing, else the last two axes of its input tensor."""
-    if card.preprocessing.resize == "stretch":
-        raise InvalidInput(
-            f"model '{card.name}' expects 'stretch' resizing, which the task endpoints do not do; use /v2 infer"
-        )
-    if card.preprocessing.input_size is not None:
-        return card.preprocessing.input_size
-    height, width = card.inputs[0].shape[-2:]
-    if height < 1 or width < 1:
-        raise InvalidInput(f"model '{card.name}' has no fixed input size in its card; use /v2 infer")
-    return height, width
+@dataclass(frozen=True)
+class ImagePoses:
+    """Everyone found in one upload: one person per box, or the whole image as one person without boxes."""
+
+    width: int
+    height: int
+    people: list[Keypoints]
+    boxed: bool
+    image: Image.Image | None = None  # upright RGB, for drawing
+
+
+@dataclass(frozen=True)
+class PoseOptions:
+    """Per-request top-down settings; None takes the card's default."""
+
+    boxes: Sequence[Sequence[Box]] | None = None  # per image
+    padding: float | None = None
+    flip: bool | None = None
 
 
 def keypoint_names(card: ModelCard, count: int) -> list[str]:
@@ -72,30 +89,97 @@ def skeleton(card: ModelCard, count: int) -> list[tuple[int, int]]:
     return list(COCO_SKELETON) if count == len(COCO_KEYPOINT_NAMES) else []
 
 
+def check_boxes(boxes: Sequence[Sequence[Box]], images: int) -> None:
+    """One list per image; each box four finite numbers with a positive width and height."""
+    if len(boxes) != images:
+        raise InvalidInput(f"boxes: {len(boxes)} lists for {images} images; give one list (maybe empty) per image")
+    for i, image_boxes in enumerate(boxes):
+        for j, box in enumerate(image_boxes):
+            if len(box) != 4 or not all(math.isfinite(v) and abs(v) <= MAX_BOX_COORDINATE for v in box):
+                raise InvalidInput(f"boxes[{i}][{j}] must be [x, y, w, h], finite, within ±{MAX_BOX_COORDINATE:g} px")
+            if box[2] <= 0 or box[3] <= 0:
+                raise InvalidInput(f"boxes[{i}][{j}] = {list(box)} needs a positive width and height")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The blocking half of a request: decoded uploads, their crops (in image order) and the graph input."""
+
+    images: list[Image.Image]
+    crops: list[Crop]
+    owners: list[int]  # image index of each crop
+    batch: np.ndarray  # crops, then their mirror images when flipping
+
+
+def _plan(uploads: Sequence[bytes | str], card: ModelCard, options: PoseOptions, flip: bool, max_pixels: int) -> _Plan:
+    spec = card.pose_spec()
+    size = input_size(card)
+    padding = spec.box_padding if options.padding is None else options.padding
+    budget = PixelBudget(max_pixels)
+    images = [decode_image(data, budget, f"image {i}") for i, data in enumerate(uploads)]
+    crops: list[Crop] = []
+    owners: list[int] = []
+    for i, image in enumerate(images):
+        regions: Sequence[Box | None] = [None] if options.boxes is None else options.boxes[i]
+        for region in regions:
+            crops.append(crop(image, region, spec.input, size, padding))
+            owners.append(i)
+    if not crops:
+        return _Plan(images, crops, owners, np.empty(0))
+    pixels = stack(crops)
+    if flip:
+        pixels = np.concatenate([pixels, pixels[:, :, ::-1]])
+    return _Plan(images, crops, owners, encode(pixels, spec.input))
+
+
+async def estimate(
+    infer: Infer, card: ModelCard, uploads: Sequence[bytes | str], options: PoseOptions, max_pixels: int
+) -> list[ImagePoses]:
+    """Keypoints of everyone in `uploads`, in request order (boxes, when given, in their order)."""
+    if options.boxes is not None:
+        check_boxes(options.boxes, len(uploads))
+    flip = card.pose_spec().flip if options.flip is None else options.flip
+    plan = await asyncio.to_thread(_plan, uploads, card, options, flip, max_pixels)
+    people: list[list[Keypoints]] = [[] for _ in plan.images]
+    if plan.crops:
+        size = input_size(card)
+        points, scores = await _keypoints(infer, card, plan.batch, size, flip)
+        for crop_, owner, crop_points, crop_scores in zip(plan.crops, plan.owners, points, scores, strict=True):
+            image = plan.images[owner]
+            box = None if options.boxes is None else options.boxes[owner][len(people[owner])]
+            source = crop_.mapping.to_source(crop_points)
+            people[owner].append(Keypoints(source, crop_scores, image.width, image.height, box))
+    boxed = options.boxes is not None
+    return [
+        ImagePoses(image.width, image.height, found, boxed, image)
+        for image, found in zip(plan.images, people, strict=True)
+    ]
+
+
+async def _keypoints(
+    infer: Infer, card: ModelCard, batch: np.ndarray, size: tuple[int, int], flip: bool
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
+    """Input-pixel points and scores of each crop, averaged with the mirrored run when flipping."""
+    outputs = await infer({card.inputs[0].name: batch})
+    points, scores = decode_card_outputs(outputs, card, size)
+    if not flip:
+        return points, scores
+    half = len(points) // 2
+    pairs = mirrored_pairs(keypoint_names(card, points.shape[1]))
+    return merge_flipped(points[:half], scores[:half], points[half:], scores[half:], size[1], pairs)
+
+
 def prepare_image(data: bytes | str, card: ModelCard, budget: PixelBudget, label: str) -> PreparedImage:
-    """Blocking: decode (base64 first, if text) and letterbox one upload as the card says."""
+    """Blocking: decode (base64 first, if text) and letterbox one frame as the card says."""
     image = decode_image(data, budget, label)
     tensor, geometry = to_model_input(image, input_size(card), card.preprocessing.pad_value)
     return PreparedImage(tensor, geometry, image)
 
 
 def prepare_images(blobs: Sequence[bytes | str], card: ModelCard, max_pixels: int) -> list[PreparedImage]:
-    """Blocking: every upload of one request, within one pixel budget, labelled by position in error messages."""
+    """Blocking: the frames of one request, within one pixel budget, labelled by position in error messages."""
     budget = PixelBudget(max_pixels)
     return [prepare_image(data, card, budget, f"image {i}") for i, data in enumerate(blobs)]
-
-
-def to_pixels(
-    keypoints: npt.NDArray[np.floating],
-    confidence: npt.NDArray[np.floating],
-    letterbox: Letterbox,
-    size: tuple[int, int],
-    source_size: tuple[int, int],
-) -> Keypoints:
-    """Model output (K, 2) in [0, 1] of the input of `size` (H, W) -> pixels of the (W, H) `source_size` image."""
-    height, width = size
-    points = letterbox.to_source(np.asarray(keypoints, np.float64) * [width, height])  # (K, 2)
-    return Keypoints(points, np.asarray(confidence, np.float32), source_size[0], source_size[1])
 
 
 async def run_pose(
@@ -104,12 +188,11 @@ async def run_pose(
     batch: npt.NDArray[np.float32],
     mappings: Sequence[tuple[Letterbox, tuple[int, int]]],
 ) -> list[Keypoints]:
-    """One batched run; keypoints of sample i mapped back through `mappings[i]` (letterbox, source (W, H))."""
-    outputs = await infer({card.inputs[0].name: batch}, ["keypoints", "confidence"])
-    size = input_size(card)
+    """Sequence models: one batched run; keypoints of sample i mapped back through `mappings[i]` (letterbox,
+    source (W, H))."""
+    outputs = await infer({card.inputs[0].name: batch})
+    points, scores = decode_card_outputs(outputs, card, input_size(card))
     return [
-        to_pixels(points, confidence, letterbox, size, source)
-        for points, confidence, (letterbox, source) in zip(
-            outputs["keypoints"], outputs["confidence"], mappings, strict=True
-        )
+        Keypoints(letterbox.to_source(sample_points), sample_scores, source[0], source[1])
+        for sample_points, sample_scores, (letterbox, source) in zip(points, scores, mappings, strict=True)
     ]

@@ -17,7 +17,8 @@ from service.errors import InvalidInput, JobNotFound, Overloaded, PayloadTooLarg
 from service.jobs import Job, JobManager
 from service.tasks.evalsets import SetLimits, read_pose_set
 from service.tasks.images import PixelBudget, decode_image
-from service.tasks.pose import input_size, to_pixels
+from service.tasks.pose_inputs import input_size
+from service.tasks.pose_outputs import decode_card_outputs
 
 
 def png(width: int, height: int) -> bytes:
@@ -66,16 +67,20 @@ def test_keypoints_map_back_exactly_through_the_letterbox() -> None:
         architecture="x",
         sha256="0",
         inputs=[TensorSpec(name="image", datatype="FP32", shape=[-1, 3, 48, 64])],
-        outputs=[],
+        outputs=[
+            TensorSpec(name="keypoints", datatype="FP32", shape=[-1, 3, 2]),
+            TensorSpec(name="confidence", datatype="FP32", shape=[-1, 3]),
+        ],
         preprocessing=Preprocessing(input_size=(48, 64), resize="letterbox"),
     )
     size = input_size(card)
     geometry = fit_letterbox((0, 0, 200, 50), size)
     source = np.array([[0.5, 0.5], [199.5, 49.5], [100.25, 10.0]])
     normalized = geometry.to_output(source) / [size[1], size[0]]  # what a perfect model would output
-    result = to_pixels(normalized, np.ones(3), geometry, size, (200, 50))
-    np.testing.assert_allclose(result.points, source, atol=1e-9)
-    assert (result.width, result.height) == (200, 50)
+    outputs = {"keypoints": normalized[None], "confidence": np.ones((1, 3), np.float32)}
+    points, scores = decode_card_outputs(outputs, card, size)
+    np.testing.assert_allclose(geometry.to_source(points[0]), source, atol=1e-9)
+    np.testing.assert_array_equal(scores, 1.0)
 
 
 def test_archives_that_unpack_too_large_are_refused_before_reading() -> None:
