@@ -41,6 +41,7 @@ COPY training/ training/
 COPY evaluation/ evaluation/
 COPY service/ service/
 COPY modelcard/ modelcard/
+COPY cli/ cli/
 
 # Build stages install into a virtual environment that the runtime stages copy whole: no compiler, pip cache or
 # source tree reaches them. Each installs exactly one lock from requirements/ (make lock), pip and setuptools

@@ -98,9 +98,9 @@ class ServedModel:
             if array.dtype != self._dtypes[spec.name]:
                 got = tensors.v2_datatype(array.dtype)
                 raise InvalidInput(f"input '{spec.name}' must be {spec.datatype}, got {got}")
-            if array.ndim != len(spec.shape) or any(  # axis 0 is the batch, whatever the graph's own batch size
-                d not in (-1, s) for d, s in zip(spec.shape[1:], array.shape[1:], strict=True)
-            ):
+            same_axes = zip(spec.shape[1:], array.shape[1:], strict=False)  # axis 0: any batch, even for a graph of 1
+            fits = array.ndim == len(spec.shape) and all(d in (-1, s) for d, s in same_axes)
+            if not fits:
                 raise InvalidInput(f"input '{spec.name}' must have shape {spec.shape}, got {list(array.shape)}")
             if limits and len(spec.shape) > 1 and spec.shape[1] == -1:
                 length, upper = array.shape[1], limits.max_input_length

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.client import main
+from cli.main import main
 from tests.evaluation.test_keypoint_ap import pycocotools_eval, random_coco
 from tests.service.conftest import Server
 

@@ -1,12 +1,4 @@
-"""`posecast`: a small command-line client for the /v1 endpoints (httpx only: no torch, no server code).
-
-posecast --url http://127.0.0.1:8000 models
-posecast pose photo.jpg [more.png ...] [--model NAME] [--render out.png]
-posecast forecast seq.npy --horizon 10 [--model NAME]
-posecast evaluate pck --annotations gt.json --results results.json
-posecast evaluate mse predictions.npy targets.npy
-posecast evaluate model set.zip --model NAME
-"""
+"""The HTTP half of `posecast`: commands that call a running server's /v1 endpoints (httpx only)."""
 
 from __future__ import annotations
 
@@ -14,7 +6,6 @@ import argparse
 import io
 import json
 import mimetypes
-import os
 import sys
 import time
 from pathlib import Path
@@ -74,13 +65,18 @@ def _npy_bytes(path: Path) -> bytes:
 
 def pose(http: httpx.Client, args: argparse.Namespace) -> Any:
     path = _model_path(http, args, "pose") + "/pose"
+    params: dict[str, str] = {"format": args.format}
+    params |= {"flip": "true"} if args.flip else {}
+    params |= {"padding": str(args.padding)} if args.padding else {}
+    fields = {"boxes": [json.dumps(json.loads(text)) for text in args.boxes]} if args.boxes else {}
+    files = _files(args.images, "images")
     if args.render:
         if len(args.images) != 1:
             raise ClientError("--render draws one image; pass exactly one")
-        response = _check(http.post(path, files=_files(args.images, "images"), params={"render": "png"}))
+        response = _check(http.post(path, files=files, data=fields, params=params | {"render": "png"}))
         args.render.write_bytes(response.content)
         return {"written": str(args.render), "bytes": len(response.content)}
-    return _check(http.post(path, files=_files(args.images, "images"))).json()
+    return _check(http.post(path, files=files, data=fields, params=params)).json()
 
 
 def forecast(http: httpx.Client, args: argparse.Namespace) -> Any:
@@ -122,25 +118,25 @@ def evaluate(http: httpx.Client, args: argparse.Namespace) -> Any:
         time.sleep(args.poll_s)
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
-        prog="posecast", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    root.add_argument("--url", default=os.environ.get("POSECAST_URL", "http://127.0.0.1:8000"), help="server base URL")
-    root.add_argument("--api-key", default=os.environ.get("POSECAST_API_KEY"), help="sent as a Bearer token")
-    root.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP request")
-    commands = root.add_subparsers(dest="command", required=True)
+def add_commands(commands: Any) -> None:
+    """The HTTP subcommands, on the `posecast` parser's subparsers."""
     commands.add_parser("models", help="list the served models")
 
     def with_model(name: str, text: str) -> argparse.ArgumentParser:
-        command = commands.add_parser(name, help=text)
+        command: argparse.ArgumentParser = commands.add_parser(name, help=text)
         command.add_argument("--model", help="model name (default: the first served one that fits)")
         command.add_argument("--version", help="pin a version (default: the highest ready one)")
         return command
 
     pose_command = with_model("pose", "keypoints of people in images")
     pose_command.add_argument("images", type=Path, nargs="+")
-    pose_command.add_argument("--render", type=Path, help="write the image with the skeleton drawn to this PNG")
+    pose_command.add_argument("--render", type=Path, help="write the image with the skeletons drawn to this PNG")
+    pose_command.add_argument(
+        "--boxes", action="append", help="person boxes of one image as JSON [[x, y, w, h], ...]; once per image"
+    )
+    pose_command.add_argument("--padding", type=float, help="box growth factor (default: the model's)")
+    pose_command.add_argument("--flip", action="store_true", help="average with the mirrored crop")
+    pose_command.add_argument("--format", choices=("posecast", "coco"), default="posecast")
     forecast_command = with_model("forecast", "forecast a sequence (.npy/.json array, or frame images)")
     forecast_command.add_argument("sequence", type=Path)
     forecast_command.add_argument("more_frames", type=Path, nargs="*", help="further frames, when images")
@@ -155,7 +151,6 @@ def parser() -> argparse.ArgumentParser:
     evaluate_command.add_argument("--thresholds", help="pck: comma list, default 0.05,0.1,0.2")
     evaluate_command.add_argument("--normalizer", choices=("torso", "bbox", "head"))
     evaluate_command.add_argument("--poll-s", type=float, default=1.0, help="model: seconds between job polls")
-    return root
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -171,23 +166,12 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise ClientError(f"evaluate {args.metric} takes {usage}, got {len(args.files)} files")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def call(args: argparse.Namespace) -> Any:
+    """Run one HTTP command; its JSON answer."""
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     commands = {"pose": pose, "forecast": forecast, "evaluate": evaluate}
-    try:
-        _check_arguments(args)
-        with httpx.Client(base_url=args.url, headers=headers, timeout=args.timeout) as http:
-            if args.command == "models":
-                result = _check(http.get("/v1/models")).json()
-            else:
-                result = commands[args.command](http, args)
-    except (ClientError, httpx.HTTPError, OSError, ValueError) as exc:
-        print(f"posecast: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(result, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    _check_arguments(args)
+    with httpx.Client(base_url=args.url, headers=headers, timeout=args.timeout) as http:
+        if args.command == "models":
+            return _check(http.get("/v1/models")).json()
+        return commands[args.command](http, args)
