@@ -48,6 +48,22 @@ function fill(select, infos) {
   select.replaceChildren(...infos.map((info) => new Option(`${info.name} (v${info.version})`, info.name)));
 }
 
+// Person boxes the user dragged on the image, [x, y, w, h] in its pixels; none: the whole image is one person.
+let poseBoxes = [];
+let poseImageUrl = null;
+
+function newPoseImage() {
+  poseBoxes = [];
+  const file = $("pose-file").files[0];
+  poseImageUrl = file ? URL.createObjectURL(file) : null;
+  sendPose();
+}
+
+function clearBoxes() {
+  poseBoxes = [];
+  sendPose();
+}
+
 async function sendPose() {
   const file = $("pose-file").files[0];
   const name = $("pose-model").value;
@@ -55,10 +71,12 @@ async function sendPose() {
   status("pose-status", "Running…");
   const form = new FormData();
   form.append("images", file);
+  if (poseBoxes.length) form.append("boxes", JSON.stringify(poseBoxes));
   try {
     const body = await call(`/v1/models/${encodeURIComponent(name)}/pose`, { method: "POST", body: form });
-    drawPose(URL.createObjectURL(file), body);
-    status("pose-status", `${body.model_name} v${body.model_version}: ${body.time_ms.toFixed(1)} ms`);
+    drawPose(poseImageUrl, body);
+    const people = poseBoxes.length ? `, ${poseBoxes.length} person box(es)` : "; drag on the image to add boxes";
+    status("pose-status", `${body.model_name} v${body.model_version}: ${body.time_ms.toFixed(1)} ms${people}`);
   } catch (error) {
     status("pose-status", error.message, true);
   }
@@ -68,24 +86,69 @@ function drawPose(imageUrl, body) {
   const result = body.results[0];
   const view = $("pose-view");
   view.setAttribute("viewBox", `0 0 ${result.width} ${result.height}`);
-  const points = result.keypoints;
+  const people = result.people ?? [{ box: null, keypoints: result.keypoints }];
   const radius = Math.max(result.width, result.height) / 150 + 1;
-  view.replaceChildren(
-    svgNode("image", { href: imageUrl, x: 0, y: 0, width: result.width, height: result.height }),
-    ...body.skeleton.map(([a, b]) =>
-      svgNode("line", { class: "bone", x1: points[a].x, y1: points[a].y, x2: points[b].x, y2: points[b].y }),
-    ),
-    ...points.map((p) => svgNode("circle", { class: "joint", cx: p.x, cy: p.y, r: radius })),
-  );
+  const shapes = [svgNode("image", { href: imageUrl, x: 0, y: 0, width: result.width, height: result.height })];
+  people.forEach((person, index) => {
+    const points = person.keypoints;
+    const stroke = COLOURS[index % COLOURS.length];
+    if (person.box) {
+      const [x, y, width, height] = person.box;
+      shapes.push(svgNode("rect", { class: "box", x, y, width, height, stroke }));
+    }
+    for (const [a, b] of body.skeleton) {
+      shapes.push(svgNode("line", { class: "bone", x1: points[a].x, y1: points[a].y, x2: points[b].x, y2: points[b].y }));
+    }
+    for (const p of points) shapes.push(svgNode("circle", { class: "joint", cx: p.x, cy: p.y, r: radius }));
+  });
+  view.replaceChildren(...shapes);
   $("pose-table").tBodies[0].replaceChildren(
-    ...points.map((p) => {
-      const row = document.createElement("tr");
-      for (const text of [p.name, p.x.toFixed(1), p.y.toFixed(1), p.confidence.toFixed(3)]) {
-        row.insertCell().textContent = text;
-      }
-      return row;
-    }),
+    ...people.flatMap((person, index) =>
+      person.keypoints.map((p) => {
+        const row = document.createElement("tr");
+        for (const text of [index + 1, p.name, p.x.toFixed(1), p.y.toFixed(1), p.confidence.toFixed(3)]) {
+          row.insertCell().textContent = text;
+        }
+        return row;
+      }),
+    ),
   );
+}
+
+// Dragging on the image draws a person box; releasing it asks for that box's keypoints too.
+function imagePoint(event) {
+  const view = $("pose-view");
+  const point = new DOMPoint(event.clientX, event.clientY).matrixTransform(view.getScreenCTM().inverse());
+  return [point.x, point.y];
+}
+
+function startBox(event) {
+  if (!poseImageUrl || event.button !== 0) return;
+  const view = $("pose-view");
+  const [x0, y0] = imagePoint(event);
+  const outline = svgNode("rect", { class: "box drawing", x: x0, y: y0, width: 0, height: 0 });
+  view.append(outline);
+  view.setPointerCapture(event.pointerId);
+  const corners = (moved) => {
+    const [x1, y1] = imagePoint(moved);
+    return [Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0)];
+  };
+  const move = (moved) => {
+    const [x, y, width, height] = corners(moved);
+    for (const [name, value] of Object.entries({ x, y, width, height })) outline.setAttribute(name, value);
+  };
+  const end = (released) => {
+    view.removeEventListener("pointermove", move);
+    view.removeEventListener("pointerup", end);
+    outline.remove();
+    const box = corners(released).map((value) => Math.round(value * 10) / 10);
+    if (box[2] >= 4 && box[3] >= 4) {
+      poseBoxes.push(box);
+      sendPose();
+    }
+  };
+  view.addEventListener("pointermove", move);
+  view.addEventListener("pointerup", end);
 }
 
 function forecastModelChanged() {
@@ -192,7 +255,9 @@ function plot(history, future, band) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("pose-file").addEventListener("change", sendPose);
+  $("pose-file").addEventListener("change", newPoseImage);
+  $("pose-view").addEventListener("pointerdown", startBox);
+  $("clear-boxes").addEventListener("click", clearBoxes);
   $("pose-model").addEventListener("change", sendPose);
   $("forecast-model").addEventListener("change", forecastModelChanged);
   $("example").addEventListener("click", exampleSequence);

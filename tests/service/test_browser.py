@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
@@ -69,7 +70,26 @@ def test_demo_page_draws_the_skeleton_and_plots_a_forecast(page: Page, task_serv
     assert len(lines) == 19  # COCO skeleton edges
     assert all(-160 < value < 320 for line in lines for value in line)
     assert page.evaluate("document.querySelector('#pose-view').getAttribute('viewBox')") == "0 0 160 120"
-    assert page.evaluate("document.querySelector('#pose-table tbody td').textContent") == "nose"
+    assert page.evaluate("[...document.querySelector('#pose-table tbody tr').cells].map(c => c.textContent)")[:2] == [
+        "1",
+        "nose",
+    ]
+
+    # Two person boxes dragged with the mouse: each is sent, drawn, and gets its own skeleton and table rows.
+    for (x0, y0), (x1, y1) in (((10, 10), (70, 110)), ((90, 20), (150, 100))):
+        drag(page, "#pose-view", (x0, y0), (x1, y1), image_size=(160, 120))
+    page.wait_for("document.querySelectorAll('#pose-view rect.box').length === 2")
+    page.wait_for("document.querySelectorAll('#pose-table tbody tr').length === 34")
+    boxes = page.evaluate(
+        "[...document.querySelectorAll('#pose-view rect.box')].map(r => [r.x, r.y, r.width, r.height]"
+        ".map(a => a.baseVal.value))"
+    )
+    for box, expected in zip(boxes, ([10, 10, 60, 100], [90, 20, 60, 80]), strict=True):
+        assert box == pytest.approx(expected, abs=1.5)  # a box edge lands within a pixel or so of the drag
+    assert len(page.evaluate("[...document.querySelectorAll('#pose-view line.bone')]")) == 38
+    assert "2 person box(es)" in page.evaluate("document.querySelector('#pose-status').textContent")
+    page.evaluate("document.querySelector('#clear-boxes').click()")
+    page.wait_for("document.querySelectorAll('#pose-table tbody tr').length === 17")
 
     page.evaluate("document.querySelector('#example').click(); document.querySelector('#send').click()")
     page.wait_for("document.querySelectorAll('#forecast-plot polyline.future').length > 0")
@@ -85,3 +105,23 @@ def test_demo_page_draws_the_skeleton_and_plots_a_forecast(page: Page, task_serv
     assert "80% interval" in status
     assert "vs seasonal_naive_drift" in status
     only_same_origin(page, task_server)
+
+
+def drag(page: Page, selector: str, start: tuple[float, float], end: tuple[float, float], image_size: Any) -> None:
+    """A real mouse drag (CDP input events) between two points given in the image's pixels."""
+    frame = page.evaluate(
+        f"(() => {{ const r = document.querySelector('{selector}').getBoundingClientRect();"
+        " return [r.left, r.top, r.width, r.height]; })()"
+    )
+    left, top, width, height = frame
+    scale = min(width / image_size[0], height / image_size[1])  # the SVG letterboxes its viewBox
+    offset_x, offset_y = (width - scale * image_size[0]) / 2, (height - scale * image_size[1]) / 2
+
+    def screen(point: tuple[float, float]) -> dict[str, float]:
+        return {"x": left + offset_x + point[0] * scale, "y": top + offset_y + point[1] * scale}
+
+    page.send("Input.dispatchMouseEvent", type="mousePressed", button="left", clickCount=1, **screen(start))
+    middle = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+    for point in (middle, end):
+        page.send("Input.dispatchMouseEvent", type="mouseMoved", button="left", buttons=1, **screen(point))
+    page.send("Input.dispatchMouseEvent", type="mouseReleased", button="left", clickCount=1, **screen(end))
