@@ -15,7 +15,6 @@ import numpy.typing as npt
 from fastapi import Request
 from PIL import Image
 
-from modelcard.letterbox import Letterbox
 from service.api.bodies import (
     FILE,
     FILES,
@@ -35,18 +34,10 @@ from service.errors import InvalidInput
 from service.model import Infer, ServedModel
 from service.routing import in_thread_if_large, lease, repository_of, settings_of
 from service.tasks.arrays import load_npy, parse_array
-from service.tasks.forecast import (
-    SEQUENCE_TASKS,
-    calibrated_half_widths,
-    check_horizon,
-    frames_from_images,
-    from_forecast,
-    prediction_intervals,
-    to_history,
-)
+from service.tasks.forecast import SEQUENCE_TASKS, frames_from_images
+from service.tasks.forecast import forecast as forecast_steps
 from service.tasks.images import PixelBudget, decode_image, encode_png
-from service.tasks.pose import ImagePoses, keypoint_names, prepare_images, run_pose, skeleton
-from service.tasks.pose_inputs import input_size
+from service.tasks.pose import keypoint_names, last_frame_pose, skeleton
 
 router = model_router()
 
@@ -125,12 +116,8 @@ async def forecast(request: Request, name: str, version: str | None = None) -> F
             array: npt.NDArray[np.floating] = await asyncio.to_thread(frames_from_images, images, card)
         else:
             array = await asyncio.to_thread(client_array, body, npy)
-        history = to_history(array, card)
-        horizon = check_horizon(card, body.horizon)
-        half_widths = calibrated_half_widths(card, body.intervals) if body.intervals else None
-        output = (await infer({card.inputs[0].name: history}, [card.outputs[0].name]))[card.outputs[0].name]
-    steps = from_forecast(output, horizon, card)
-    bounds = prediction_intervals(half_widths, history, steps) if half_widths else None
+        result = await forecast_steps(infer, card, array, body.horizon, body.intervals or [])
+    steps, bounds = result.steps, result.bounds
     as_png = card.task == "frames" and body.frames_as == "png"
     count = steps.shape[1] if card.keypoint_names and steps.ndim == 3 else 0
     return ForecastResponse(
@@ -138,7 +125,7 @@ async def forecast(request: Request, name: str, version: str | None = None) -> F
         model_version=served.version,
         task=card.task,
         time_ms=elapsed_ms(started),
-        horizon=horizon,
+        horizon=len(steps),
         shape=list(steps.shape),
         forecast=None if as_png else steps.tolist(),
         frames_png=await asyncio.to_thread(_pngs, steps) if as_png else None,
@@ -162,17 +149,9 @@ async def _sequence_pose(
     started: float,
 ) -> PoseResponse:
     """Keypoints of the last frame, in that frame's pixels (input pixels when frames came as an array)."""
-    card = served.card
-    if frames:
-        prepared = await asyncio.to_thread(prepare_images, frames, card, settings_of(request).max_image_pixels)
-        array: npt.NDArray[np.floating] = np.stack([item.tensor for item in prepared])  # (T, 3, H, W)
-        mapping = (prepared[-1].letterbox, prepared[-1].image.size)
-    else:
-        array = await asyncio.to_thread(client_array, body, npy)
-        height, width = input_size(card)
-        mapping = (Letterbox(1.0, 0.0, 0.0), (width, height))
-    (last,) = await run_pose(infer, card, to_history(array, card, "frames"), [mapping])
-    return pose_response(served, [ImagePoses(last.width, last.height, [last], boxed=False)], started)
+    array = None if frames else await asyncio.to_thread(client_array, body, npy)
+    found = await last_frame_pose(infer, served.card, frames, array, settings_of(request).max_image_pixels)
+    return pose_response(served, [found], started)
 
 
 def _decode_all(frames: list[bytes | str], max_pixels: int) -> list[Image.Image]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -17,10 +18,32 @@ from PIL import Image
 from evaluation.intervals import interval_bounds, level_key
 from modelcard import ModelCard
 from service.errors import InvalidInput
+from service.model import Infer
 from service.tasks.arrays import require_finite, require_shape
 from service.tasks.images import to_model_input
 
 SEQUENCE_TASKS = ("forecast", "frames", "sequence_pose")
+Bounds = dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]  # level -> (lower, upper)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    steps: npt.NDArray[np.float32]  # (horizon, *step_shape)
+    bounds: Bounds | None  # when intervals were asked for
+
+
+async def forecast(
+    infer: Infer, card: ModelCard, sequence: npt.NDArray[np.floating], horizon: int | None, levels: Sequence[float]
+) -> Forecast:
+    """The core of the forecast endpoint: the next `horizon` steps (default: the card's) of one sequence, with
+    calibrated intervals at `levels`. Everything is checked before the model runs."""
+    history = to_history(sequence, card)
+    steps_wanted = check_horizon(card, horizon)
+    half_widths = calibrated_half_widths(card, levels) if levels else None
+    output_name = card.outputs[0].name
+    output = (await infer({card.inputs[0].name: history}, [output_name]))[output_name]
+    steps = from_forecast(output, steps_wanted, card)
+    return Forecast(steps, prediction_intervals(half_widths, history, steps) if half_widths else None)
 
 
 def step_shape(card: ModelCard) -> tuple[int, ...]:
@@ -99,7 +122,7 @@ def calibrated_half_widths(card: ModelCard, levels: Sequence[float]) -> HalfWidt
 
 def prediction_intervals(
     half_widths: HalfWidths, history: npt.NDArray[np.float32], steps: npt.NDArray[np.float32]
-) -> dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+) -> Bounds:
     """level -> (lower, upper), each shaped like `steps` (horizon, *step_shape): the half-widths scaled by the
     spread of the request's own window `history` (1, T, ...)."""
     flat = steps.reshape(1, len(steps), -1)  # (1, H, D), as the card lays half-widths out

@@ -22,21 +22,13 @@ from modelcard import ModelCard
 from modelcard.letterbox import Letterbox
 from service.errors import InvalidInput
 from service.model import Infer
+from service.tasks.forecast import to_history
 from service.tasks.images import PixelBudget, decode_image, to_model_input
 from service.tasks.pose_inputs import Box, Crop, crop, encode, input_size, stack
 from service.tasks.pose_outputs import decode_card_outputs, merge_flipped
 
 IMAGE_TASKS = ("pose", "sequence_pose")
 MAX_BOX_COORDINATE = 1e7  # pixels; beyond any image the pixel limit lets through, and far from float trouble
-
-
-@dataclass(frozen=True)
-class PreparedImage:
-    """One decoded frame of a sequence model: the model input and what is needed to map keypoints back."""
-
-    tensor: npt.NDArray[np.float32]  # (3, H, W) letterboxed, in [0, 1]
-    letterbox: Letterbox
-    image: Image.Image  # upright RGB original
 
 
 @dataclass(frozen=True)
@@ -169,30 +161,36 @@ async def _keypoints(
     return merge_flipped(points[:half], scores[:half], points[half:], scores[half:], size[1], pairs)
 
 
-def prepare_image(data: bytes | str, card: ModelCard, budget: PixelBudget, label: str) -> PreparedImage:
-    """Blocking: decode (base64 first, if text) and letterbox one frame as the card says."""
-    image = decode_image(data, budget, label)
-    tensor, geometry = to_model_input(image, input_size(card), card.preprocessing.pad_value)
-    return PreparedImage(tensor, geometry, image)
-
-
-def prepare_images(blobs: Sequence[bytes | str], card: ModelCard, max_pixels: int) -> list[PreparedImage]:
-    """Blocking: the frames of one request, within one pixel budget, labelled by position in error messages."""
-    budget = PixelBudget(max_pixels)
-    return [prepare_image(data, card, budget, f"image {i}") for i, data in enumerate(blobs)]
-
-
-async def run_pose(
+async def last_frame_pose(
     infer: Infer,
     card: ModelCard,
-    batch: npt.NDArray[np.float32],
-    mappings: Sequence[tuple[Letterbox, tuple[int, int]]],
-) -> list[Keypoints]:
-    """Sequence models: one batched run; keypoints of sample i mapped back through `mappings[i]` (letterbox,
-    source (W, H))."""
-    outputs = await infer({card.inputs[0].name: batch})
-    points, scores = decode_card_outputs(outputs, card, input_size(card))
-    return [
-        Keypoints(letterbox.to_source(sample_points), sample_scores, source[0], source[1])
-        for sample_points, sample_scores, (letterbox, source) in zip(points, scores, mappings, strict=True)
-    ]
+    frames: Sequence[bytes | str],
+    array: npt.NDArray[np.floating] | None,
+    max_pixels: int,
+) -> ImagePoses:
+    """The core of a `sequence_pose` model: keypoints of the last of `frames` (uploads, letterboxed) or of an
+    (T, 3, H, W) `array` already at the input size, in that frame's pixels."""
+    size = input_size(card)
+    if array is None:
+        prepared = await asyncio.to_thread(_prepare_frames, frames, card, max_pixels)
+        array = np.stack([tensor for tensor, _, _ in prepared])  # (T, 3, H, W)
+        _, mapping, (width, height) = prepared[-1]
+    else:
+        mapping, (height, width) = Letterbox(1.0, 0.0, 0.0), size
+    outputs = await infer({card.inputs[0].name: to_history(array, card, "frames")})
+    points, scores = decode_card_outputs(outputs, card, size)
+    last = Keypoints(mapping.to_source(points[0]), scores[0], width, height)
+    return ImagePoses(width, height, [last], boxed=False)
+
+
+def _prepare_frames(
+    frames: Sequence[bytes | str], card: ModelCard, max_pixels: int
+) -> list[tuple[npt.NDArray[np.float32], Letterbox, tuple[int, int]]]:
+    """Blocking: each frame letterboxed as the card says, within one pixel budget: (tensor, mapping, (W, H))."""
+    budget = PixelBudget(max_pixels)
+    prepared = []
+    for i, data in enumerate(frames):
+        image = decode_image(data, budget, f"image {i}")
+        tensor, mapping = to_model_input(image, input_size(card), card.preprocessing.pad_value)
+        prepared.append((tensor, mapping, image.size))
+    return prepared
