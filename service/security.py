@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from pydantic import SecretStr
@@ -27,7 +27,13 @@ def _matches(presented: str, secrets: list[SecretStr]) -> bool:
     return any(results)
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
+    """The guard of every model route. Dependencies here are `async def`: FastAPI runs a plain `def` dependency in
+    its thread pool, a thread hop per request that costs more than the check."""
+    check_api_key(request)
+
+
+def check_api_key(request: Request) -> None:
     settings: Settings = request.app.state.settings
     if not settings.api_keys:
         return
@@ -50,12 +56,12 @@ def key_owner(request: Request) -> str | None:
     return hashlib.sha256(presented.encode()).hexdigest()
 
 
-def require_key_when(flag: Callable[[Settings], bool]) -> Callable[[Request], None]:
+def require_key_when(flag: Callable[[Settings], bool]) -> Callable[[Request], Awaitable[None]]:
     """A dependency that asks for an API key only when the settings say this route is guarded."""
 
-    def dependency(request: Request) -> None:
+    async def dependency(request: Request) -> None:
         if flag(request.app.state.settings):
-            require_api_key(request)
+            check_api_key(request)
 
     return dependency
 
@@ -64,7 +70,7 @@ require_docs_key = require_key_when(lambda settings: settings.docs_require_key)
 require_metrics_key = require_key_when(lambda settings: settings.metrics_require_key)
 
 
-def require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     settings: Settings = request.app.state.settings
     if settings.admin_token is None:
         raise Forbidden("the repository API is disabled: set POSECAST_ADMIN_TOKEN to enable it")
