@@ -147,7 +147,7 @@ async def pose(
     if png and len(uploads.blobs) != 1:
         raise InvalidInput(f"a PNG answer draws one image; the request has {len(uploads.blobs)} (ask for JSON instead)")
     ids = parse_image_ids(image_ids, len(uploads.blobs)) if format == "coco" else []
-    options = PoseOptions(uploads.boxes, padding, flip)
+    options = PoseOptions(uploads.boxes, padding, flip, draw=png)
     async with lease(repository_of(request), name, version, request) as (served, infer):
         require_task(served.card, ("pose",), "pose")
         results = await estimate(infer, served.card, uploads.blobs, options, settings.max_image_pixels)

@@ -23,7 +23,7 @@ from modelcard.letterbox import Letterbox
 from service.errors import InvalidInput
 from service.model import Infer
 from service.tasks.forecast import to_history
-from service.tasks.images import PixelBudget, decode_image, to_model_input
+from service.tasks.images import Decoded, PixelBudget, decode_image, decode_reduced, to_model_input
 from service.tasks.pose_inputs import Box, Crop, crop, encode, input_size, stack
 from service.tasks.pose_outputs import decode_card_outputs, merge_flipped
 
@@ -65,6 +65,7 @@ class PoseOptions:
     boxes: Sequence[Sequence[Box]] | None = None  # per image
     padding: float | None = None
     flip: bool | None = None
+    draw: bool = False  # keep each upload at full resolution to draw on
 
 
 def keypoint_names(card: ModelCard, count: int) -> list[str]:
@@ -97,7 +98,7 @@ def check_boxes(boxes: Sequence[Sequence[Box]], images: int) -> None:
 class _Plan:
     """The blocking half of a request: decoded uploads, their crops (in image order) and the graph input."""
 
-    images: list[Image.Image]
+    images: list[Decoded]
     crops: list[Crop]
     owners: list[int]  # image index of each crop
     batch: np.ndarray  # crops, then their mirror images when flipping
@@ -107,14 +108,18 @@ def _plan(uploads: Sequence[bytes | str], card: ModelCard, options: PoseOptions,
     spec = card.pose_spec()
     size = input_size(card)
     padding = spec.box_padding if options.padding is None else options.padding
+    # A whole image is letterboxed down to the input: a large JPEG may decode at a fraction of its size, as long
+    # as that still leaves twice the input's pixels to resample from. Boxes and drawings need every pixel.
+    reducible = options.boxes is None and not options.draw
+    at_least = 2 * max(size) if reducible else 0
     budget = PixelBudget(max_pixels)
-    images = [decode_image(data, budget, f"image {i}") for i, data in enumerate(uploads)]
+    images = [decode_reduced(data, budget, f"image {i}", at_least=at_least) for i, data in enumerate(uploads)]
     crops: list[Crop] = []
     owners: list[int] = []
-    for i, image in enumerate(images):
+    for i, decoded in enumerate(images):
         regions: Sequence[Box | None] = [None] if options.boxes is None else options.boxes[i]
         for region in regions:
-            crops.append(crop(image, region, spec.input, size, padding))
+            crops.append(crop(decoded.image, region, spec.input, size, padding))
             owners.append(i)
     if not crops:
         return _Plan(images, crops, owners, np.empty(0))
@@ -137,14 +142,14 @@ async def estimate(
         size = input_size(card)
         points, scores = await _keypoints(infer, card, plan.batch, size, flip)
         for crop_, owner, crop_points, crop_scores in zip(plan.crops, plan.owners, points, scores, strict=True):
-            image = plan.images[owner]
+            decoded = plan.images[owner]
             box = None if options.boxes is None else options.boxes[owner][len(people[owner])]
-            source = crop_.mapping.to_source(crop_points)
-            people[owner].append(Keypoints(source, crop_scores, image.width, image.height, box))
+            source = crop_.mapping.to_source(crop_points) * decoded.factor
+            people[owner].append(Keypoints(source, crop_scores, *decoded.size, box))
     boxed = options.boxes is not None
     return [
-        ImagePoses(image.width, image.height, found, boxed, image)
-        for image, found in zip(plan.images, people, strict=True)
+        ImagePoses(*decoded.size, found, boxed, decoded.image)
+        for decoded, found in zip(plan.images, people, strict=True)
     ]
 
 

@@ -158,3 +158,19 @@ def test_api_keys_guard_the_task_endpoints(server: Server) -> None:
         answer = client.post("/v1/models/pose/pose", content=data, headers={"content-type": "image/png"})
         assert answer.status_code == 200, answer.text
         assert answer.json()["keypoint_names"][-1] == "right_ankle"  # COCO names for a 17-point model
+
+
+def test_a_large_jpeg_decodes_reduced_with_the_same_answer(http: httpx.Client, task_files: dict[str, Path]) -> None:
+    """A 560 x 420 JPEG decodes at 1/2 (both sides still over twice the input's, within the test server's pixel
+    limit): keypoints agree with the full decode to within one model-input pixel, in the upload's pixels and size."""
+    rows, columns = np.mgrid[0:420, 0:560]
+    smooth = np.stack([columns / 560, rows / 420, np.sin(columns / 37.0) * np.cos(rows / 23.0) / 2 + 0.5], -1)
+    buffer = io.BytesIO()
+    Image.fromarray((smooth * 255).astype(np.uint8)).save(buffer, format="JPEG", quality=92)
+    response = http.post("/v1/models/pose/pose", content=buffer.getvalue(), headers={"content-type": "image/jpeg"})
+    assert response.status_code == 200, response.text
+    result = response.json()["results"][0]
+    assert (result["width"], result["height"]) == (560, 420)
+    input_pixel = 560 / POSE_SIZE[1]  # upload pixels per model-input pixel
+    full = expected_keypoints(task_files["pose"], buffer.getvalue())
+    assert np.abs(points(result) - full).max() < input_pixel
