@@ -176,21 +176,36 @@ def test_coco_format_lists_every_person_for_pycocotools(http: httpx.Client, tmp_
         flat = np.array(entry["keypoints"]).reshape(17, 3)
         np.testing.assert_allclose(flat[:, :2], points_of(person["keypoints"]) - 0.5, atol=1e-9)
         assert entry["score"] == pytest.approx(person["score"])
+    # Ground truth: each person exactly where the model put them, so both routes and pycocotools score 1.
+    annotations = [
+        {
+            "id": i + 1,
+            "image_id": 42,
+            "category_id": 1,
+            "iscrowd": 0,
+            "bbox": box,
+            "area": box[2] * box[3],
+            "num_keypoints": 17,
+            "keypoints": np.column_stack([np.reshape(entry["keypoints"], (17, 3))[:, :2], np.full(17, 2)])
+            .ravel()
+            .tolist(),
+        }
+        for i, (entry, box) in enumerate(zip(coco, body["boxes"][0], strict=True))
+    ]
     truth = {
         "images": [{"id": 42, "width": 64, "height": 48}],
-        "annotations": [
-            {"id": 1, "image_id": 42, "category_id": 1, "iscrowd": 0, "bbox": [4, 3, 40, 30], "area": 1200,
-             "num_keypoints": 17, "keypoints": np.column_stack([np.array(coco[0]["keypoints"]).reshape(17, 3)[:, :2],
-                                                                np.full(17, 2)]).ravel().tolist()},
-        ],
+        "annotations": annotations,
         "categories": [{"id": 1, "name": "person", "keypoints": list(COCO_KEYPOINT_NAMES)}],
-    }  # fmt: skip
+    }
     files = {"annotations": ("gt.json", json.dumps(truth)), "results": ("dt.json", json.dumps(coco))}
     scores = http.post("/v1/evaluate/oks", files=files)
     assert scores.status_code == 200, scores.text
     reference = pycocotools_eval(tmp_path, truth, coco).stats
     np.testing.assert_allclose([scores.json()[name] for name in STAT_NAMES], reference, atol=1e-6)
-    assert scores.json()["AP50"] > 0  # the first person is its own ground truth: matched
+    assert scores.json()["AP"] == pytest.approx(1.0)
+    pck = http.post("/v1/evaluate/pck", files=files)
+    assert pck.status_code == 200, pck.text
+    assert pck.json()["pck"]["0.05"] == pytest.approx(1.0), pck.text
 
 
 def test_the_overlay_draws_every_person(http: httpx.Client) -> None:
