@@ -66,6 +66,37 @@ async def ready(request: Request) -> Response:
     return JSONResponse({"ready": False, "error": f"server is not ready: {reason}"}, status_code=503)
 
 
+# Infer first: routes match in order, and the hot path should not walk the metadata routes to reach it.
+@models.post("/{name}/infer", **INFER_DOC)
+@models.post("/{name}/versions/{version}/infer", **INFER_DOC)
+async def infer(request: Request, name: str, version: str | None = None) -> Response:
+    body = await request.body()
+    header_length = protocol.parse_header_length(request.headers.get("inference-header-content-length"))
+    settings = settings_of(request)
+    async with lease(repository_of(request), name, version, request) as (served, run):
+        # Binary tensors are views on the body, so only the JSON part costs time to decode.
+        json_bytes = len(body) if header_length is None else header_length
+        decoded = await in_thread_if_large(
+            json_bytes, protocol.decode_request, body, header_length, served.card.inputs, settings.max_request_elements
+        )
+        names = [choice.name for choice in decoded.outputs] if decoded.outputs is not None else None
+        results = await run(decoded.inputs, names, timeout_s=decoded.timeout_s)
+        output_bytes = sum(array.nbytes for array in results.values())
+        content, json_length = await in_thread_if_large(
+            output_bytes,
+            protocol.encode_response,
+            served.name,
+            served.version,
+            decoded,
+            results,
+            settings.max_response_bytes,
+        )
+    if json_length is None:
+        return Response(content, media_type="application/json")
+    headers = {"Inference-Header-Content-Length": str(json_length)}
+    return Response(content, media_type="application/octet-stream", headers=headers)
+
+
 @models.get("/stats")
 async def all_stats(request: Request) -> dict[str, Any]:
     served = repository_of(request).served()
@@ -97,36 +128,6 @@ async def model_ready(request: Request, name: str, version: str | None = None) -
 async def model_stats(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
     served = repository_of(request).get(name, version)
     return {"model_stats": [served.stats.as_triton(served.name, served.version)]}
-
-
-@models.post("/{name}/infer", **INFER_DOC)
-@models.post("/{name}/versions/{version}/infer", **INFER_DOC)
-async def infer(request: Request, name: str, version: str | None = None) -> Response:
-    body = await request.body()
-    header_length = protocol.parse_header_length(request.headers.get("inference-header-content-length"))
-    settings = settings_of(request)
-    async with lease(repository_of(request), name, version, request) as (served, run):
-        # Binary tensors are views on the body, so only the JSON part costs time to decode.
-        json_bytes = len(body) if header_length is None else header_length
-        decoded = await in_thread_if_large(
-            json_bytes, protocol.decode_request, body, header_length, served.card.inputs, settings.max_request_elements
-        )
-        names = [choice.name for choice in decoded.outputs] if decoded.outputs is not None else None
-        results = await run(decoded.inputs, names, timeout_s=decoded.timeout_s)
-        output_bytes = sum(array.nbytes for array in results.values())
-        content, json_length = await in_thread_if_large(
-            output_bytes,
-            protocol.encode_response,
-            served.name,
-            served.version,
-            decoded,
-            results,
-            settings.max_response_bytes,
-        )
-    if json_length is None:
-        return Response(content, media_type="application/json")
-    headers = {"Inference-Header-Content-Length": str(json_length)}
-    return Response(content, media_type="application/octet-stream", headers=headers)
 
 
 class IndexRequest(BaseModel):
