@@ -109,10 +109,10 @@ def _number(value: float) -> str:
     return f"{value:.2f}" if math.isfinite(value) else "n/a"
 
 
-def write(results: dict[str, Any], folder: Path) -> Path:
-    """`<folder>/<UTC timestamp>.json`; the folder is git-ignored."""
+def write(results: dict[str, Any], folder: Path, prefix: str = "") -> Path:
+    """`<folder>/<prefix><UTC timestamp>.json`; the folder is git-ignored."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path = folder / f"{prefix}{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return path
 

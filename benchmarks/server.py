@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -39,22 +41,35 @@ class ServerProcess:
         env = {key: value for key, value in os.environ.items() if not key.startswith("POSECAST_")}
         env.update(POSECAST_REPOSITORY=str(repository.resolve()), POSECAST_HOST=HOST, POSECAST_PORT=str(port))
         env.update({f"POSECAST_{key.upper()}": value for key, value in settings.items()})
+        return cls.launch([sys.executable, "-m", "service"], port, log, env)
+
+    @classmethod
+    def launch(cls, command: Sequence[str], port: int, log: Path, env: Mapping[str, str] | None = None) -> Self:
+        """Any server command that listens on 127.0.0.1:`port` (the peers too), in a session of its own.
+
+        Its own session lets `stop` reach helper processes a server leaves behind (PyTriton's tritonserver).
+        """
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
+                list(command),
+                cwd=ROOT,
+                env=None if env is None else dict(env),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         return cls(process, f"http://{HOST}:{port}", log)
 
-    def wait_ready(self, timeout_s: float = 60.0) -> list[str]:
-        """Poll /v2/health/ready; returns the execution providers the server reports."""
+    def wait_ready(self, timeout_s: float = 60.0, path: str = "/v2/health/ready") -> list[str]:
+        """Poll `path` until 200; returns the execution providers the server reports (posecast does)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.logs()}")
             try:
-                response = httpx.get(f"{self.url}/v2/health/ready", timeout=1)
+                response = httpx.get(f"{self.url}{path}", timeout=1)
                 if response.status_code == 200:
-                    return list(response.json().get("providers", []))
+                    return list(response.json().get("providers", [])) if response.content else []
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
@@ -64,7 +79,7 @@ class ServerProcess:
         return self.log.read_text(errors="replace")[-5000:]
 
     def stop(self) -> None:
-        """SIGTERM (graceful drain), then SIGKILL if it takes longer than 15 s."""
+        """SIGTERM (graceful drain), SIGKILL if it takes longer than 15 s, then SIGKILL what it left behind."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -72,3 +87,5 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # the session launch() created: only its processes

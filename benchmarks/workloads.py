@@ -214,3 +214,19 @@ def sample_inputs(card: ModelCard, length: int = SEQUENCE_LENGTH, seed: int = 0)
         shape = [1, *(length if dim == -1 else dim for dim in spec.shape[1:])]
         inputs[spec.name] = rng.random(shape).astype(dtype)
     return inputs
+
+
+def jpeg_photo(size: tuple[int, int], quality: int = 90) -> bytes:
+    """A real photograph (scikit-image's astronaut, shipped with the package) resized to (W, H), as a JPEG body.
+
+    A photo rather than noise or a flat colour: JPEG decoding costs depend on the content.
+    """
+    import io
+
+    from PIL import Image
+    from skimage import data
+
+    image = Image.fromarray(data.astronaut()).resize(size, Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()

@@ -1,0 +1,289 @@
+"""Peer benchmark: posecast against raw onnxruntime, a naive FastAPI endpoint and PyTriton, loaded by `hey`.
+
+python -m benchmarks.peers [--quick] [--repository model_repository] [--clients 1,16,64] [--duration-s N]
+
+One pose model, one run: raw onnxruntime in this process at batch 1, 8 and 32, then every server row at every
+client count. Ratios are against raw batch 32 (throughput) and raw batch 1 (latency) from the same run. Traffic
+goes to 127.0.0.1 only; every hey run stops after its duration. Needs `bash scripts/install-bench-deps.sh` once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from benchmarks import hey, peers_report, report
+from benchmarks.load import EncodedRequest, blocking_loop, decode, encode
+from benchmarks.server import ROOT, ServerProcess, free_port
+from benchmarks.serving import RESULTS, Runtime, _positive
+from benchmarks.workloads import Workload, find_workloads, jpeg_photo
+from modelcard import MODEL_FILENAME
+from service.repository import open_version
+from service.runtime import OnnxSession
+
+PYTRITON_PYTHON = ROOT / "benchmarks" / ".pytriton-venv" / "bin" / "python"
+INSTALL = "run `bash scripts/install-bench-deps.sh`"
+RAW_BATCHES = (1, 8, 32)
+MAX_BATCH = 32  # posecast's and PyTriton's, and the largest raw batch
+PYTRITON_DELAY_MS = 2.0  # PyTriton's batching window; posecast keeps its default (0: adaptive)
+RUNTIME = Runtime(providers="CPUExecutionProvider")  # the peers run on CPU, so everything here does
+JPEG_SIZES = ((320, 240), (1920, 1080))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One server row of the table: which server, which route, which body."""
+
+    key: str
+    label: str
+    server: str  # "posecast", "naive" or "pytriton"
+    path: str
+    body: EncodedRequest
+    v2: bool  # the answer is a V2 infer response, checked against onnxruntime's outputs
+
+
+@dataclass
+class Servers:
+    """The servers that are up, and why the others' rows are missing."""
+
+    up: dict[str, ServerProcess] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    providers: list[str] = field(default_factory=list)  # posecast's, as it reports them
+
+    def drop(self, name: str, reason: str) -> None:
+        """A peer that failed: its rows are reported as skipped, with the reason and its log printed."""
+        process = self.up.pop(name, None)
+        print(f"{name} rows skipped: {reason}\n{process.logs() if process else ''}", file=sys.stderr)
+        self.skipped[name] = reason
+
+
+def rows(workload: Workload) -> list[Row]:
+    binary, json_body = encode(workload.inputs, "binary"), encode(workload.inputs, "json")
+    infer, pose = f"/v2/models/{workload.name}/infer", f"/v1/models/{workload.name}/pose"
+    jpegs = [
+        Row(
+            f"v1_pose_{w}x{h}",
+            f"posecast /v1 pose, {w}x{h} JPEG",
+            "posecast",
+            pose,
+            EncodedRequest(jpeg_photo((w, h)), {"Content-Type": "image/jpeg"}),
+            v2=False,
+        )
+        for w, h in JPEG_SIZES
+    ]
+    return [
+        Row("v2_binary", "posecast V2 binary", "posecast", infer, binary, v2=True),
+        Row("v2_json", "posecast V2 JSON", "posecast", infer, json_body, v2=True),
+        *jpegs,
+        Row("naive", "naive FastAPI, V2 binary", "naive", infer, binary, v2=True),
+        Row("pytriton", "PyTriton, V2 binary", "pytriton", infer, binary, v2=True),
+    ]
+
+
+def launchers(
+    workload: Workload, repository: Path
+) -> tuple[dict[str, Callable[[Path], ServerProcess]], dict[str, str]]:
+    """How to start each server (log path in, process out), and the servers that cannot start here."""
+    model, threads = str(workload.folder / MODEL_FILENAME), ["--threads", str(RUNTIME.intra_op_threads)]
+    starts: dict[str, Callable[[Path], ServerProcess]] = {
+        "posecast": lambda log: ServerProcess.start(repository, log, RUNTIME.server_settings(MAX_BATCH)),
+        "naive": functools.partial(_launch, [sys.executable, "-m", "benchmarks.naive", model, *threads]),
+    }
+    if not PYTRITON_PYTHON.exists():
+        return starts, {"pytriton": f"no PyTriton environment at {PYTRITON_PYTHON.parents[1]}: {INSTALL}"}
+    peer = [str(PYTRITON_PYTHON), str(ROOT / "benchmarks" / "pytriton_peer.py"), model, "--name", workload.name]
+    batching = ["--max-batch-size", str(MAX_BATCH), "--queue-delay-ms", f"{PYTRITON_DELAY_MS:g}"]
+    starts["pytriton"] = functools.partial(_launch, [*peer, *threads, *batching])
+    return starts, {}
+
+
+def _launch(command: list[str], log: Path) -> ServerProcess:
+    port = free_port()
+    return ServerProcess.launch([*command, "--port", str(port)], port, log)
+
+
+@contextlib.contextmanager
+def servers(workload: Workload, repository: Path, logs: Path) -> Iterator[Servers]:
+    """Every server started at once (start-ups overlap), each waited for; a peer that fails is skipped."""
+    starts, skipped = launchers(workload, repository)
+    running: dict[str, ServerProcess] = {}
+    found = Servers(skipped=skipped)
+    try:
+        for name, start in starts.items():
+            running[name] = found.up[name] = start(logs / f"{name}.log")
+        for name, process in running.items():
+            # posecast is ready when every model is; Triton is ready before PyTriton has bound the model.
+            path = "/v2/health/ready" if name == "posecast" else f"/v2/models/{workload.name}/ready"
+            try:
+                providers = process.wait_ready(timeout_s=120, path=path)
+            except RuntimeError as exc:
+                if name == "posecast":
+                    raise
+                found.drop(name, f"did not start: {str(exc).splitlines()[0]}")
+                continue
+            if name == "posecast":
+                found.providers = providers
+        yield found
+    finally:
+        for process in running.values():
+            process.stop()
+
+
+def check_answers(table: list[Row], servers: Servers, expected: Mapping[str, np.ndarray]) -> None:
+    """One request per row before any timing: a wrong answer would make its numbers meaningless."""
+    for row in table:
+        if row.server not in servers.up:
+            continue
+        problem = _problem(row, servers.up[row.server].url, expected)
+        if problem is not None and row.server == "posecast":
+            raise RuntimeError(f"{row.label}: {problem}\n{servers.up[row.server].logs()}")
+        if problem is not None:
+            servers.drop(row.server, f"{row.label}: {problem}")
+
+
+def _problem(row: Row, url: str, expected: Mapping[str, np.ndarray]) -> str | None:
+    try:
+        answer = httpx.post(url + row.path, content=row.body.content, headers=row.body.headers, timeout=30)
+    except httpx.TransportError as exc:
+        return f"no answer ({exc!r})"
+    if answer.status_code != 200:
+        return f"answered {answer.status_code}: {answer.text[:300]}"
+    if row.v2:
+        outputs = decode(answer)
+        if any(not np.allclose(outputs[name], want, rtol=1e-4, atol=1e-5) for name, want in expected.items()):
+            return "outputs differ from onnxruntime's"
+    return None
+
+
+def raw_baseline(session: OnnxSession, workload: Workload, duration_s: float) -> dict[str, dict[str, float]]:
+    """session.run back to back in this process at each batch size: the floor every server row is held to."""
+    raw = {}
+    for size in RAW_BATCHES:
+        feeds = {name: np.repeat(array, size, axis=0) for name, array in workload.inputs.items()}  # (B, 3, H, W)
+        session.run(feeds)  # warm-up at this shape
+        result = blocking_loop(functools.partial(session.run, feeds), count=sys.maxsize, time_cap_s=duration_s)
+        raw[str(size)] = {
+            "batch": size,
+            "runs": len(result.latencies_s),
+            "samples_per_s": round(size * result.requests_per_s, 2),
+            "p50_ms": round(result.percentile_ms(50), 3),
+            "p99_ms": round(result.percentile_ms(99), 3),
+        }
+        print(f"raw onnxruntime batch {size}: {raw[str(size)]}", flush=True)
+    return raw
+
+
+def load(
+    table: list[Row], servers: Servers, clients: list[int], duration_s: float, warmup_s: float, bodies: Path
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """hey against every row: a discarded warm-up each, then client counts outermost, so drift hits rows alike."""
+    requests = {}
+    for row in (row for row in table if row.server in servers.up):
+        body = bodies / f"{row.key}.body"
+        body.write_bytes(row.body.content)
+        headers = {name: value for name, value in row.body.headers.items() if name != "Content-Type"}
+        url = servers.up[row.server].url + row.path
+        requests[row.key] = hey.Request(url, body, row.body.headers["Content-Type"], headers)
+    for request in requests.values():
+        hey.run(request, max(clients), warmup_s)
+    cells: dict[str, dict[str, dict[str, Any]]] = {key: {} for key in requests}
+    for count in clients:
+        for key, request in requests.items():
+            cells[key][str(count)] = hey.run(request, count, duration_s).summary()
+            summary = cells[key][str(count)]
+            print(
+                f"{key:>18} {count:>3} clients: {summary['requests_per_s']:>9.1f} req/s, "
+                f"p50 {summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms, errors {summary['errors']}",
+                flush=True,
+            )
+    return cells
+
+
+def run(repository: Path, clients: list[int], duration_s: float, warmup_s: float) -> dict[str, Any]:
+    """Start the servers, check their answers, measure raw onnxruntime and every row; ratios included."""
+    if shutil.which("hey") is None:
+        raise SystemExit(f"hey is not on PATH: {INSTALL}")
+    workload = find_workloads(repository, ("pose",))[0]
+    table = rows(workload)
+    started, timestamp = report.load_average(), report.timestamp()
+    _, session = open_version(workload.folder, workload.name, workload.version, RUNTIME.settings(repository))
+    with (
+        tempfile.TemporaryDirectory(prefix="posecast-peers-") as scratch,
+        servers(workload, repository, Path(scratch)) as found,
+    ):
+        check_answers(table, found, session.run(workload.inputs))
+        raw = raw_baseline(session, workload, duration_s)
+        cells = load(table, found, clients, duration_s, warmup_s, Path(scratch))
+    results: dict[str, Any] = {
+        "timestamp": timestamp,
+        "machine": report.machine(server_providers=found.providers, load_before=started),
+        "model": report.describe(workload),
+        "repository": str(repository),
+        "plan": {
+            "clients": clients,
+            "duration_s": duration_s,
+            "warmup_s": warmup_s,
+            "max_batch_size": MAX_BATCH,
+            "pytriton_queue_delay_ms": PYTRITON_DELAY_MS,
+            "intra_op_threads": RUNTIME.intra_op_threads,
+            "inter_op_threads": RUNTIME.inter_op_threads,
+        },
+        "raw": raw,
+        "rows": [
+            {"key": row.key, "label": row.label, "server": row.server, "cells": cells.get(row.key, {})}
+            | ({"skipped": found.skipped[row.server]} if row.server in found.skipped else {})
+            for row in table
+        ],
+    }
+    peers_report.add_ratios(results)
+    return results
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.peers",
+        description=__doc__.split("\n\n")[0],
+        epilog="Install first: bash scripts/install-bench-deps.sh. Rows: benchmarks/README.md.",
+    )
+    parser.add_argument("--quick", action="store_true", help="2 s per measurement instead of 10 (a smoke run)")
+    parser.add_argument(
+        "--repository", type=Path, default=ROOT / "model_repository", help="its first pose model is served"
+    )
+    parser.add_argument("--clients", type=_counts, default=[1, 16, 64], help="comma list of client counts")
+    parser.add_argument(
+        "--duration-s", type=_positive(float), help="seconds per measurement (each row and client count, raw batch)"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="folder for the .json, .md and .png")
+    return parser.parse_args(argv)
+
+
+def _counts(text: str) -> list[int]:
+    """`1,16,64` -> [1, 16, 64]; sorted, so the targets find the fewest and the most clients at the ends."""
+    counts = sorted({int(part) for part in text.split(",")})
+    if counts[0] < 1:
+        raise argparse.ArgumentTypeError(f"client counts must be positive, got {text}")
+    return counts
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    duration_s = args.duration_s or (2.0 if args.quick else 10.0)
+    results = run(args.repository.resolve(), args.clients, duration_s, warmup_s=min(duration_s, 2.0))
+    paths = peers_report.write(results, args.output)
+    print(paths[0].read_text(encoding="utf-8"))
+    print("results: " + ", ".join(str(path) for path in paths))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The peer benchmark's rows and server launchers, without starting anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import peers
+from benchmarks.workloads import Workload, build_tiny_repository, find_workloads
+
+
+@pytest.fixture(scope="module")
+def workload(tmp_path_factory: pytest.TempPathFactory) -> Workload:
+    return find_workloads(build_tiny_repository(tmp_path_factory.mktemp("repository")), ("pose",))[0]
+
+
+def test_the_three_v2_binary_rows_send_the_same_request(workload: Workload) -> None:
+    table = {row.key: row for row in peers.rows(workload)}
+    assert list(table) == ["v2_binary", "v2_json", "v1_pose_320x240", "v1_pose_1920x1080", "naive", "pytriton"]
+    binary = [table[key] for key in ("v2_binary", "naive", "pytriton")]
+    assert {row.server for row in binary} == {"posecast", "naive", "pytriton"}
+    assert {row.path for row in binary} == {f"/v2/models/{workload.name}/infer"}
+    assert all(row.body == binary[0].body for row in binary)
+    assert "Inference-Header-Content-Length" in binary[0].body.headers
+
+
+def test_pose_rows_send_jpegs_of_both_sizes(workload: Workload) -> None:
+    jpegs = [row for row in peers.rows(workload) if row.key.startswith("v1_pose")]
+    assert [row.body.headers["Content-Type"] for row in jpegs] == ["image/jpeg"] * 2
+    assert all(row.body.content[:2] == b"\xff\xd8" for row in jpegs)  # JPEG's start-of-image marker
+    assert len(jpegs[1].body.content) > len(jpegs[0].body.content)
+    assert not any(row.v2 for row in jpegs)
+
+
+def test_without_its_environment_pytriton_is_skipped_with_the_fix(
+    workload: Workload, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(peers, "PYTRITON_PYTHON", tmp_path / "missing" / "bin" / "python")
+    starts, skipped = peers.launchers(workload, tmp_path)
+    assert set(starts) == {"posecast", "naive"}
+    assert "bash scripts/install-bench-deps.sh" in skipped["pytriton"]
