@@ -1,10 +1,12 @@
-"""`python -m service` / `posecast-server`: uvicorn on POSECAST_HOST:POSECAST_PORT with graceful shutdown."""
+"""`python -m service` / `posecast-server`: uvicorn on POSECAST_HOST:POSECAST_PORT with graceful shutdown, in one
+process or in POSECAST_WORKERS processes sharing the port."""
 
 from __future__ import annotations
 
 import logging
 import math
 import os
+import socket
 import sys
 from types import FrameType
 
@@ -14,7 +16,9 @@ from pydantic import ValidationError
 
 from service.app import create_app
 from service.connections import with_header_timeout
+from service.logs import configure_logging
 from service.settings import Settings, unknown_variables
+from service.workers import Supervisor
 
 logger = logging.getLogger("service")
 KNOWN_VARIABLES = [f"POSECAST_{name.upper()}" for name in Settings.model_fields]
@@ -38,9 +42,17 @@ def main() -> None:
     except ValidationError as exc:
         problems = "\n".join(f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         sys.exit(f"posecast: invalid configuration, not starting:\n{problems}")
-    app = create_app(settings)
+    configure_logging(settings.log_format, settings.log_level)
     for name in unknown_variables(os.environ):
         logger.warning("%s is not a posecast setting and is ignored; known: %s", name, ", ".join(KNOWN_VARIABLES))
+    if settings.workers > 1:
+        sys.exit(Supervisor(settings).run())
+    serve(settings)
+
+
+def serve(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
+    """One server process: on POSECAST_HOST:POSECAST_PORT, or on the socket a supervisor shares among workers."""
+    app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -50,7 +62,7 @@ def main() -> None:
         timeout_graceful_shutdown=math.ceil(settings.grace_period_s),
         http=with_header_timeout(settings.header_timeout_s),
     )
-    DrainingServer(config, app).run()
+    DrainingServer(config, app).run(sockets=sockets)
 
 
 if __name__ == "__main__":

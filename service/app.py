@@ -32,15 +32,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_format, settings.log_level)
     metrics = Metrics()
     repository = ModelRepository(settings, metrics)
-    jobs = JobManager(settings.max_jobs, settings.job_ttl_s)
+    jobs = JobManager(settings.max_jobs, settings.job_ttl_s, settings.jobs_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check_gpu_available(settings)
-        if settings.require_gpu:
-            # Fail fast: a GPU deployment must not come up on a silent CPU fallback.
+        if settings.require_gpu or settings.workers > 1:
+            # Load before accepting. A GPU deployment must not come up on a silent CPU fallback; a worker shares
+            # its port with the others, so it takes connections only once it can answer them.
             await repository.load_all()
-            if not any(served.provider in GPU_PROVIDERS for served in repository.served()):
+            if settings.require_gpu and not any(served.provider in GPU_PROVIDERS for served in repository.served()):
                 raise RuntimeError("POSECAST_REQUIRE_GPU is set but no model version runs on a GPU provider")
             loader = None
         else:

@@ -1,7 +1,8 @@
-"""In-process background jobs for long evaluations: bounded, with progress counters and results kept a while.
+"""Background jobs for long evaluations: bounded, with progress counters and results kept a while.
 
-Jobs live in this process only: behind a load balancer, poll the replica that answered the 202 (or route
-`/v1/jobs` with sticky sessions).
+A job runs in the process that accepted it. With a shared folder (POSECAST_JOBS_DIR, which the server sets for
+its own workers) every state change is also written there, so whichever process a status request reaches can
+answer it; without one, poll the replica that answered the 202 (or route `/v1/jobs` with sticky sessions).
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
+import os
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from service.errors import JobNotFound, Overloaded, ServiceError
@@ -22,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 Status = Literal["running", "succeeded", "failed"]
 MAX_FINISHED = 256  # finished jobs kept at most, oldest dropped first, even before their TTL
+PUBLISH_EVERY_S = 0.5  # progress reaches the shared folder at most this often
+JOB_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex; nothing else names a file in the shared folder
 
 
 @dataclass(eq=False)
@@ -39,6 +46,7 @@ class Job:
     created: float = field(default_factory=time.time)
     finished: float | None = None
     task: asyncio.Task[None] | None = None
+    published: float = 0.0  # when its state last reached the shared folder
 
     def view(self) -> dict[str, Any]:
         """The public JSON of `GET /v1/jobs/{id}`."""
@@ -53,13 +61,31 @@ class Job:
             "error": self.error,
         }
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Job:
+        """A job another process runs, as it last wrote itself to the shared folder."""
+        view = record["view"]
+        return cls(
+            id=view["job_id"],
+            description=view["description"],
+            total=view["progress"]["total"],
+            owner=record["owner"],
+            done=view["progress"]["done"],
+            status=view["status"],
+            result=view["result"],
+            error=view["error"],
+            created=view["created"],
+            finished=view["finished"],
+        )
+
 
 class JobManager:
-    """At most `max_running` jobs run at once; finished ones stay readable for `ttl_s`."""
+    """At most `max_running` jobs run at once (in this process); finished ones stay readable for `ttl_s`."""
 
-    def __init__(self, max_running: int, ttl_s: float) -> None:
+    def __init__(self, max_running: int, ttl_s: float, shared: Path | None = None) -> None:
         self._max_running = max_running
         self._ttl_s = ttl_s
+        self._shared = shared
         self._jobs: dict[str, Job] = {}
         self._reserved = 0  # slots held by uploads still being read or scored at once
 
@@ -89,13 +115,20 @@ class JobManager:
             raise self._busy()
         job = Job(id=uuid.uuid4().hex, description=description, total=total, owner=owner)
         self._jobs[job.id] = job
+        self._publish(job)
         job.task = asyncio.create_task(self._run(job, work), name=f"job-{job.id}")
         return job
+
+    def advance(self, job: Job, done: int) -> None:
+        """Progress of a running job: samples done so far."""
+        job.done = done
+        if time.monotonic() - job.published >= PUBLISH_EVERY_S:
+            self._publish(job)
 
     def get(self, job_id: str, owner: str | None) -> Job:
         """The job, for the key that created it only: to any other key it does not exist (the same 404)."""
         self._purge()
-        job = self._jobs.get(job_id)
+        job = self._jobs.get(job_id) or self._read_shared(job_id)
         if job is None or not hmac.compare_digest(job.owner or "", owner or ""):
             raise JobNotFound(f"unknown job '{job_id}': it never existed or its result expired")
         return job
@@ -121,6 +154,7 @@ class JobManager:
             job.status, job.error = "failed", "internal server error"
         finally:
             job.finished = time.time()
+            self._publish(job)
 
     def _busy(self) -> Overloaded:
         return Overloaded(
@@ -136,3 +170,26 @@ class JobManager:
         expired += finished[len(expired) : max(len(expired), len(finished) - MAX_FINISHED)]
         for job in expired:
             del self._jobs[job.id]
+            if self._shared is not None:
+                (self._shared / f"{job.id}.json").unlink(missing_ok=True)
+
+    def _publish(self, job: Job) -> None:
+        """Write the job's state to the shared folder in one rename, so readers never see half a file."""
+        if self._shared is None:
+            return
+        job.published = time.monotonic()
+        temporary = self._shared / f".{job.id}.{os.getpid()}.tmp"
+        temporary.write_text(json.dumps({"view": job.view(), "owner": job.owner}), encoding="utf-8")
+        os.replace(temporary, self._shared / f"{job.id}.json")
+
+    def _read_shared(self, job_id: str) -> Job | None:
+        """A job of another process, unless its result is past the TTL (its owner deletes the file later)."""
+        if self._shared is None or JOB_ID.fullmatch(job_id) is None:
+            return None
+        try:
+            job = Job.from_record(json.loads((self._shared / f"{job_id}.json").read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+        if job.finished is not None and time.time() - job.finished > self._ttl_s:
+            return None
+        return job

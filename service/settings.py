@@ -99,6 +99,18 @@ class Settings(BaseSettings):
         "Retry-After, before their upload is unpacked.",
     )
     job_ttl_s: float = Field(3600.0, gt=0, description="How long a finished job's result stays readable.")
+    jobs_dir: Path | None = Field(
+        None,
+        description="A folder every process behind one address shares, so any of them answers a job's status: "
+        "set by the server itself for POSECAST_WORKERS > 1; replicas may share a volume. Unset: jobs stay in-process.",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the port, each with its own sessions (Python-bound hosts: more "
+        "processes than one event loop can feed). Metrics and statistics are per process.",
+    )
     admin_token: SecretStr | None = Field(
         None,
         description="Bearer token for the repository API (load/unload/index); unset: that API is refused.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
@@ -36,7 +37,7 @@ from service.api.schemas import (
     PCKResponse,
 )
 from service.errors import InvalidInput, PayloadTooLarge
-from service.jobs import Job, JobManager
+from service.jobs import JobManager
 from service.repository import ModelRepository
 from service.routing import lease, read_archive, repository_of, settings_of
 from service.security import key_owner, require_api_key
@@ -177,9 +178,14 @@ async def evaluate_model(
         batch = min(settings.max_batch_size, served.max_request_batch_size)
         run = partial(_run, repository, name, served.version, labelled, batch, settings.max_image_pixels)
         if labelled.count <= settings.eval_sync_max_samples:
-            return await run(started, None)
+            return await run(started, lambda done: None)
         description = f"evaluate {name} version {served.version}"
-        job = jobs.submit(description, labelled.count, key_owner(request), lambda job: run(time.perf_counter(), job))
+        job = jobs.submit(
+            description,
+            labelled.count,
+            key_owner(request),
+            lambda job: run(time.perf_counter(), partial(jobs.advance, job)),
+        )
     accepted = JobAccepted(job_id=job.id, status_url=f"/v1/jobs/{job.id}", total=job.total)
     return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": accepted.status_url})
 
@@ -203,14 +209,9 @@ async def _run(
     batch_size: int,
     max_pixels: int,
     started: float,
-    job: Job | None,
+    progress: Callable[[int], None],
 ) -> dict[str, Any]:
-    """Hold a lease on the version for the whole set; count progress into `job` when there is one."""
-
-    def progress(done: int) -> None:
-        if job is not None:
-            job.done = done
-
+    """Hold a lease on the version for the whole set; `progress` hears how many samples are done."""
     async with lease(repository, name, version, None) as (served, infer):
         if isinstance(labelled, PoseSet):
             result = await metrics.evaluate_pose(infer, served.card, labelled, batch_size, max_pixels, progress)

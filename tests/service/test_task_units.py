@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 
 from modelcard import ModelCard, Preprocessing, TensorSpec
 from modelcard.letterbox import fit_letterbox
+from service import jobs as jobs_module
 from service.errors import InvalidInput, JobNotFound, Overloaded, PayloadTooLarge
 from service.jobs import Job, JobManager
 from service.tasks.evalsets import SetLimits, read_pose_set
@@ -181,3 +183,43 @@ def test_large_jpegs_decode_reduced_and_points_scale_back() -> None:
     png = io.BytesIO()
     image.save(png, format="PNG")
     assert decode_reduced(png.getvalue(), PixelBudget(2_000_000), at_least=128).factor == 1  # only JPEGs reduce
+
+
+def test_a_shared_folder_lets_every_process_answer_for_a_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two managers over one folder, as two workers: the one that did not run the job reads its progress, its
+    result, its owner check and its expiry from the folder."""
+    monkeypatch.setattr(jobs_module, "PUBLISH_EVERY_S", 0.0)  # every progress step reaches the folder
+
+    async def scenario() -> None:
+        runner, other = JobManager(1, ttl_s=60, shared=tmp_path), JobManager(1, ttl_s=60, shared=tmp_path)
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def work(job: Job) -> dict[str, Any]:
+            runner.advance(job, 3)
+            started.set()
+            await release.wait()
+            return {"answer": 42}
+
+        job = runner.submit("shared", 5, "owner-digest", work)
+        await started.wait()
+        assert other.get(job.id, "owner-digest").view()["progress"] == {"done": 3, "total": 5}
+        with pytest.raises(JobNotFound):
+            other.get(job.id, "someone-else")
+        with pytest.raises(JobNotFound):
+            other.get("../" + job.id, "owner-digest")  # only job ids name files
+        release.set()
+        assert job.task is not None
+        await job.task
+        view = other.get(job.id, "owner-digest").view()
+        assert (view["status"], view["result"]) == ("succeeded", {"answer": 42})
+        assert job.finished is not None
+        job.finished -= 61
+        runner._publish(job)  # as it was written when it finished, long ago
+        with pytest.raises(JobNotFound):
+            other.get(job.id, "owner-digest")
+        with pytest.raises(JobNotFound):
+            runner.get(job.id, "owner-digest")  # the runner purges it, file included
+        assert not list(tmp_path.iterdir())
+        await runner.close()
+
+    asyncio.run(scenario())

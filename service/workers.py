@@ -1,0 +1,103 @@
+"""POSECAST_WORKERS > 1: several server processes behind one port, sharing nothing but the listening socket.
+
+When Python is the bottleneck (one event loop per process, the GIL), more processes feed the runtime better;
+each loads its own sessions. The supervisor binds the socket once, starts the workers (spawned: no state inherited
+but the socket and the environment), forwards SIGTERM/SIGINT so every worker drains, and restarts a worker that
+dies. Workers share a folder for evaluation jobs, so any of them answers a job's status.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from multiprocessing.context import SpawnProcess
+from pathlib import Path
+from types import FrameType
+
+from service.settings import Settings
+
+logger = logging.getLogger("service")
+RESTARTS_PER_MINUTE = 5  # more crashes than this and the supervisor stops: something is wrong with every worker
+POLL_S = 0.5
+
+
+class Supervisor:
+    """Starts, watches and stops the workers; `run` returns the exit status."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._context = multiprocessing.get_context("spawn")
+        self._stopping = False
+        self._restarts: list[float] = []
+
+    def run(self) -> int:
+        settings = self._settings
+        listener = socket.create_server((settings.host, settings.port), backlog=2048)
+        jobs = settings.jobs_dir or Path(tempfile.mkdtemp(prefix="posecast-jobs-"))
+        os.environ["POSECAST_JOBS_DIR"] = str(jobs)  # the workers' Settings() read it
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._stop)
+        workers = [self._start(listener, index) for index in range(settings.workers)]
+        logger.info("%d workers serving on %s:%d", len(workers), settings.host, settings.port)
+        status = 0
+        try:
+            while not self._stopping:
+                time.sleep(POLL_S)
+                for index, worker in enumerate(workers):
+                    if worker.is_alive() or self._stopping:
+                        continue
+                    logger.error("worker %d (pid %s) exited with %s", index, worker.pid, worker.exitcode)
+                    if not self._may_restart():
+                        logger.error("workers keep dying: %d restarts within a minute; stopping", RESTARTS_PER_MINUTE)
+                        self._stopping, status = True, 1
+                        break
+                    workers[index] = self._start(listener, index)
+        finally:
+            for worker in workers:
+                if worker.is_alive() and worker.pid is not None:
+                    os.kill(worker.pid, signal.SIGTERM)
+            deadline = time.monotonic() + settings.grace_period_s + 5
+            for worker in workers:
+                worker.join(max(0.0, deadline - time.monotonic()))
+                if worker.is_alive():
+                    worker.kill()
+            listener.close()
+            if settings.jobs_dir is None:
+                shutil.rmtree(jobs, ignore_errors=True)
+        return status
+
+    def _start(self, listener: socket.socket, index: int) -> SpawnProcess:
+        worker = self._context.Process(target=serve_worker, args=(listener,), name=f"posecast-worker-{index}")
+        worker.start()
+        return worker
+
+    def _may_restart(self) -> bool:
+        now = time.monotonic()
+        self._restarts = [at for at in self._restarts if now - at < 60] + [now]
+        return len(self._restarts) <= RESTARTS_PER_MINUTE
+
+    def _stop(self, sig: int, frame: FrameType | None) -> None:
+        self._stopping = True
+
+
+def serve_worker(listener: socket.socket) -> None:
+    """A worker: its own process group (a terminal's Ctrl-C reaches the supervisor, which forwards it once), its
+    own settings from the environment, the shared socket; it drains and exits if the supervisor dies."""
+    os.setpgrp()
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="orphan-watch").start()
+    from service.__main__ import serve
+
+    serve(Settings(), sockets=[listener])
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,99 @@
+"""POSECAST_WORKERS=2 over a real supervisor: both workers serve one port, a job answers from either, a killed
+worker is replaced while the other serves, and SIGTERM drains and stops them all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from tests.service.conftest import start_server
+from tests.service.test_v1_evaluate import sequences_npz
+
+PNG_BODY_SIZE = (60, 40)
+
+
+def workers_of(supervisor: int) -> list[int]:
+    """The supervisor's spawned workers (not multiprocessing's resource tracker), by /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if parent == supervisor and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def forecast(url: str) -> int:
+    """One request on a fresh connection, which either worker may accept."""
+    body = {"sequence": [[[1.0, 2.0]] * 17] * 6, "horizon": 2}
+    return httpx.post(f"{url}/v1/models/keypoints/forecast", json=body, timeout=30).status_code
+
+
+def test_workers_share_the_port_restart_and_drain(task_repository: Path, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    server = start_server(
+        task_repository, tmp_path / "workers.log", workers="2", jobs_dir=str(jobs), eval_sync_max_samples="4"
+    )
+    try:
+        server.wait_ready()
+        deadline = time.monotonic() + 60
+        while len(workers_of(server.process.pid)) != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = workers_of(server.process.pid)
+        assert len(first) == 2
+        before = {pid: cpu_seconds(pid) for pid in first}
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(forecast, [server.url] * 200)) == {200}
+        used = {pid: cpu_seconds(pid) - before[pid] for pid in first}
+        assert all(seconds > 0.05 for seconds in used.values()), used  # both took a share of the traffic
+
+        # A job runs in one worker; every status request, whichever worker takes it, answers it.
+        data, _, _ = sequences_npz(30, 3)
+        accepted = httpx.post(f"{server.url}/v1/models/keypoints/evaluate", files={"dataset": ("s.npz", data)})
+        assert accepted.status_code == 202, accepted.text
+        status_url = server.url + accepted.json()["status_url"]
+        for _ in range(200):
+            view = httpx.get(status_url).json()  # a fresh connection each time
+            assert view["job_id"] == accepted.json()["job_id"], view
+            if view["status"] != "running":
+                break
+            time.sleep(0.05)
+        assert view["status"] == "succeeded", view
+        assert [path.name for path in jobs.iterdir()] == [f"{view['job_id']}.json"]
+
+        # A worker that dies is replaced; the other serves meanwhile.
+        os.kill(first[0], signal.SIGKILL)
+        assert forecast(server.url) == 200
+        deadline = time.monotonic() + 60
+        while (len(workers_of(server.process.pid)) != 2 or first[0] in workers_of(server.process.pid)) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        replaced = workers_of(server.process.pid)
+        assert len(replaced) == 2
+        assert first[0] not in replaced
+        assert "worker 0" in server.logs() or "worker 1" in server.logs()
+
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=60) == 0
+        assert workers_of(server.process.pid) == []
+        assert all(not Path(f"/proc/{pid}").exists() for pid in replaced)
+    finally:
+        server.stop()
