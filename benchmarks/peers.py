@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ INSTALL = "run `bash scripts/install-bench-deps.sh`"
 RAW_BATCHES = (1, 8, 32)
 MAX_BATCH = 32  # posecast's and PyTriton's, and the largest raw batch
 PYTRITON_DELAY_MS = 2.0  # PyTriton's batching window; posecast keeps its default (0: adaptive)
-RUNTIME = Runtime(providers="CPUExecutionProvider")  # the peers run on CPU, so everything here does
+CPU = "CPUExecutionProvider"  # the peers run on CPU, so everything here does
 JPEG_SIZES = ((320, 240), (1920, 1080))
 
 
@@ -92,12 +93,13 @@ def rows(workload: Workload) -> list[Row]:
 
 
 def launchers(
-    workload: Workload, repository: Path
+    workload: Workload, repository: Path, runtime: Runtime, workers: int
 ) -> tuple[dict[str, Callable[[Path], ServerProcess]], dict[str, str]]:
     """How to start each server (log path in, process out), and the servers that cannot start here."""
-    model, threads = str(workload.folder / MODEL_FILENAME), ["--threads", str(RUNTIME.intra_op_threads)]
+    model, threads = str(workload.folder / MODEL_FILENAME), ["--threads", str(runtime.intra_op_threads)]
+    posecast = runtime.server_settings(MAX_BATCH) | {"workers": str(workers)}
     starts: dict[str, Callable[[Path], ServerProcess]] = {
-        "posecast": lambda log: ServerProcess.start(repository, log, RUNTIME.server_settings(MAX_BATCH)),
+        "posecast": lambda log: ServerProcess.start(repository, log, posecast),
         "naive": functools.partial(_launch, [sys.executable, "-m", "benchmarks.naive", model, *threads]),
     }
     if not PYTRITON_PYTHON.exists():
@@ -114,9 +116,9 @@ def _launch(command: list[str], log: Path) -> ServerProcess:
 
 
 @contextlib.contextmanager
-def servers(workload: Workload, repository: Path, logs: Path) -> Iterator[Servers]:
+def servers(workload: Workload, repository: Path, logs: Path, runtime: Runtime, workers: int) -> Iterator[Servers]:
     """Every server started at once (start-ups overlap), each waited for; a peer that fails is skipped."""
-    starts, skipped = launchers(workload, repository)
+    starts, skipped = launchers(workload, repository, runtime, workers)
     running: dict[str, ServerProcess] = {}
     found = Servers(skipped=skipped)
     try:
@@ -210,17 +212,25 @@ def load(
     return cells
 
 
-def run(repository: Path, clients: list[int], duration_s: float, warmup_s: float) -> dict[str, Any]:
-    """Start the servers, check their answers, measure raw onnxruntime and every row; ratios included."""
+def run(
+    repository: Path, clients: list[int], duration_s: float, warmup_s: float, threads: int, workers: int
+) -> dict[str, Any]:
+    """Start the servers, check their answers, measure raw onnxruntime and every row; ratios included.
+
+    The servers run `threads` intra-op threads each (posecast in `workers` processes); raw onnxruntime runs on
+    every core, the most the runtime alone gets out of this machine."""
+    runtime = Runtime(providers=CPU, intra_op_threads=threads)
+    raw_threads = os.cpu_count() or 1
     if shutil.which("hey") is None:
         raise SystemExit(f"hey is not on PATH: {INSTALL}")
     workload = find_workloads(repository, ("pose",))[0]
     table = rows(workload)
     started, timestamp = report.load_average(), report.timestamp()
-    _, session = open_version(workload.folder, workload.name, workload.version, RUNTIME.settings(repository))
+    raw_runtime = replace(runtime, intra_op_threads=raw_threads)
+    _, session = open_version(workload.folder, workload.name, workload.version, raw_runtime.settings(repository))
     with (
         tempfile.TemporaryDirectory(prefix="posecast-peers-") as scratch,
-        servers(workload, repository, Path(scratch)) as found,
+        servers(workload, repository, Path(scratch), runtime, workers) as found,
     ):
         check_answers(table, found, session.run(workload.inputs))
         raw = raw_baseline(session, workload, duration_s)
@@ -236,8 +246,10 @@ def run(repository: Path, clients: list[int], duration_s: float, warmup_s: float
             "warmup_s": warmup_s,
             "max_batch_size": MAX_BATCH,
             "pytriton_queue_delay_ms": PYTRITON_DELAY_MS,
-            "intra_op_threads": RUNTIME.intra_op_threads,
-            "inter_op_threads": RUNTIME.inter_op_threads,
+            "intra_op_threads": runtime.intra_op_threads,
+            "inter_op_threads": runtime.inter_op_threads,
+            "posecast_workers": workers,
+            "raw_intra_op_threads": raw_threads,
         },
         "raw": raw,
         "rows": [
@@ -265,6 +277,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--duration-s", type=_positive(float), help="seconds per measurement (each row and client count, raw batch)"
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="folder for the .json, .md and .png")
+    parser.add_argument("--threads", type=_positive(int), default=1, help="intra-op threads of every server")
+    parser.add_argument("--workers", type=_positive(int), default=1, help="posecast server processes")
     return parser.parse_args(argv)
 
 
@@ -279,7 +293,7 @@ def _counts(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     duration_s = args.duration_s or (2.0 if args.quick else 10.0)
-    results = run(args.repository.resolve(), args.clients, duration_s, warmup_s=min(duration_s, 2.0))
+    results = run(args.repository.resolve(), args.clients, duration_s, min(duration_s, 2.0), args.threads, args.workers)
     paths = peers_report.write(results, args.output)
     print(paths[0].read_text(encoding="utf-8"))
     print("results: " + ", ".join(str(path) for path in paths))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import peers
+from benchmarks.serving import Runtime
 from benchmarks.workloads import Workload, build_tiny_repository, find_workloads
 
 
@@ -37,6 +38,6 @@ def test_without_its_environment_pytriton_is_skipped_with_the_fix(
     workload: Workload, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(peers, "PYTRITON_PYTHON", tmp_path / "missing" / "bin" / "python")
-    starts, skipped = peers.launchers(workload, tmp_path)
+    starts, skipped = peers.launchers(workload, tmp_path, Runtime(providers=peers.CPU), workers=1)
     assert set(starts) == {"posecast", "naive"}
     assert "bash scripts/install-bench-deps.sh" in skipped["pytriton"]
