@@ -108,6 +108,17 @@ def load_yaml_documents(path: Path) -> list[Any]:
     return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
 
 
+def objects_by_kind(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every Kubernetes object in the folder's YAML files, by kind; each kind once, each with apiVersion and kind."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        for doc in load_yaml_documents(path):
+            assert {"apiVersion", "kind"} <= set(doc), f"{path.name}: a document without apiVersion/kind"
+            assert doc["kind"] not in found, f"{path.name}: a second {doc['kind']}"
+            found[doc["kind"]] = doc
+    return found
+
+
 def _glob_to_regex(pattern: str) -> re.Pattern[str]:
     """Go's filepath.Match syntax plus Docker's `**`, anchored on the whole path."""
     out: list[str] = []

@@ -16,7 +16,14 @@ import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from service.settings import unknown_variables
-from tests.deploy._files import COMPOSE_FILE, DOCKERFILE, KUBERNETES_DIR, ROOT, load_yaml, load_yaml_documents
+from tests.deploy._files import (
+    COMPOSE_FILE,
+    DOCKERFILE,
+    KUBERNETES_DIR,
+    ROOT,
+    load_yaml,
+    objects_by_kind,
+)
 
 KSERVE_DIR = ROOT / "deploy" / "kserve"
 SCHEMA_FILE = KSERVE_DIR / "schema" / "kserve-schema.json"
@@ -46,12 +53,7 @@ def _errors(schema: dict[str, Any], manifest: Manifest) -> list[str]:
 
 @pytest.fixture(scope="module")
 def objects() -> dict[str, Manifest]:
-    found: dict[str, Manifest] = {}
-    for path in sorted(KSERVE_DIR.glob("*.yaml")):
-        for doc in load_yaml_documents(path):
-            assert {"apiVersion", "kind"} <= set(doc), f"{path.name}: a document without apiVersion/kind"
-            assert doc["kind"] not in found, f"{path.name}: a second {doc['kind']}"
-            found[doc["kind"]] = doc
+    found = objects_by_kind(KSERVE_DIR)
     assert {"ServingRuntime", "InferenceService", "Kustomization"} <= set(found)
     return found
 

@@ -6,19 +6,20 @@ from typing import Any
 
 import pytest
 
-from tests.deploy._files import COMPOSE_FILE, DOCKERFILE, KUBERNETES_DIR, load_yaml, load_yaml_documents
+from tests.deploy._files import (
+    COMPOSE_FILE,
+    DOCKERFILE,
+    KUBERNETES_DIR,
+    load_yaml,
+    objects_by_kind,
+)
 
 GRACE_PERIOD_S = 30  # the server's default POSECAST_GRACE_PERIOD_S
 
 
 @pytest.fixture(scope="module")
 def objects() -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for path in sorted(KUBERNETES_DIR.glob("*.yaml")):
-        for doc in load_yaml_documents(path):
-            assert {"apiVersion", "kind"} <= set(doc), f"{path.name}: a document without apiVersion/kind"
-            assert doc["kind"] not in found, f"{path.name}: a second {doc['kind']}"
-            found[doc["kind"]] = doc
+    found = objects_by_kind(KUBERNETES_DIR)
     assert {"Deployment", "Service", "HorizontalPodAutoscaler"} <= set(found)
     return found
 

@@ -5,6 +5,7 @@ torch is imported here only, to build the fixture files; the server processes ne
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import warnings
@@ -186,6 +187,17 @@ def start_server(repository: Path, log: Path, **settings: str) -> Server:
     return Server.start(repository, log, SERVER_SETTINGS | settings)
 
 
+@contextlib.contextmanager
+def ready_server(repository: Path, log: Path, **settings: str) -> Iterator[Server]:
+    """A started server, once ready; stopped afterwards (for fixtures that share one)."""
+    running = start_server(repository, log, **settings)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture
 def run_server(tmp_path: Path) -> Iterator[Any]:
     """Factory for servers that a test owns (and may kill); all are stopped afterwards."""
@@ -207,14 +219,9 @@ def run_server(tmp_path: Path) -> Iterator[Any]:
 def server(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The shared server: API keys on, a 20 ms batching window, batches of at most 8."""
     log = tmp_path_factory.mktemp("logs") / "server.log"
-    running = start_server(
-        repository, log, api_keys=f"other-key,{API_KEY}", max_batch_size="8", max_queue_delay_ms="20"
-    )
-    try:
-        running.wait_ready()
+    settings = {"api_keys": f"other-key,{API_KEY}", "max_batch_size": "8", "max_queue_delay_ms": "20"}
+    with ready_server(repository, log, **settings) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
@@ -256,9 +263,5 @@ TASK_SETTINGS = {
 @pytest.fixture(scope="session")
 def task_server(task_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of the task models, without API keys, with small /v1 limits (TASK_SETTINGS)."""
-    running = start_server(task_repository, tmp_path_factory.mktemp("logs") / "tasks.log", **TASK_SETTINGS)
-    try:
-        running.wait_ready()
+    with ready_server(task_repository, tmp_path_factory.mktemp("logs") / "tasks.log", **TASK_SETTINGS) as running:
         yield running
-    finally:
-        running.stop()

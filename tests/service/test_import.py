@@ -19,7 +19,7 @@ from evaluation.keypoint_ap import STAT_NAMES
 from evaluation.keypoints import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES
 from modelcard import ModelCard
 from tests.evaluation.test_keypoint_ap import pycocotools_eval
-from tests.service.conftest import Server, start_server
+from tests.service.conftest import Server, ready_server
 from tests.service.importmodels import SIZE, SPECS, build, write_native
 
 IMPORTED = tuple(SPECS)
@@ -45,12 +45,8 @@ def imported(graphs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="module")
 def server(imported: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(imported, tmp_path_factory.mktemp("logs") / "import.log", max_batch_size="8")
-    try:
-        running.wait_ready()
+    with ready_server(imported, tmp_path_factory.mktemp("logs") / "import.log", max_batch_size="8") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
