@@ -39,6 +39,13 @@ def pose_report(
     }
 
 
+def heldout_style_report(
+    predicted: npt.ArrayLike, ground_truth: npt.ArrayLike, visibility: npt.ArrayLike
+) -> dict[str, Any]:
+    """PCK (pixels) on images of a renderer the model never trained on, laid out as `pose_report`'s "pck"."""
+    return {"pck_heldout_style": compute_pck(predicted, ground_truth, visibility).to_dict()}
+
+
 def forecast_report(
     forecast: npt.ArrayLike,
     targets: npt.ArrayLike,

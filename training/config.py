@@ -26,6 +26,10 @@ class DataConfig:
     season_length: int | None = None  # forecasts: steps per season; detected from the autocorrelation when unset
     interval_levels: list[float] = field(default_factory=lambda: [0.8, 0.95])  # conformal interval coverage
     options: dict[str, Any] = field(default_factory=dict)  # generator settings, e.g. image_size, occlusion_prob
+    # synthetic_pose: augmentation of the train and validation parts (fields of training.data.augment.AugmentConfig;
+    # an empty table takes its defaults); None leaves them as clean as the test part.
+    augment: dict[str, Any] | None = None
+    heldout_samples: int = 0  # synthetic_pose: test images from the evaluation-only renderer (heldout_style)
 
 
 @dataclass

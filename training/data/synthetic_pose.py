@@ -4,6 +4,8 @@ Sample `i` of seed `s` is drawn from `np.random.default_rng([s, i])` alone, so a
 and workers can split indices freely. Keypoints are continuous pixel coordinates (x, y): pixel
 (row r, column c) covers [c, c + 1) x [r, r + 1), so its centre is (c + 0.5, r + 0.5) and the model's [0, 1]
 coordinates are (x / W, y / H). A keypoint is inside the image when 0 <= x < W and 0 <= y < H.
+An `AugmentConfig` (training only) adds other bodies, drawing styles, photo backgrounds and image-level
+augmentation; without one the stream is the clean renderer of the test split.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import numpy.typing as npt
 from PIL import Image
 
 from evaluation.keypoints import NUM_COCO_KEYPOINTS
+from training.data.augment import AugmentConfig, augment_image
 from training.data.body import Figure, pose_figure, sample_pose, sample_shape
+from training.data.figure_styles import draw_styled, photo_crop, vary_shape
 from training.data.render import draw_figure, sample_style
 from training.data.scene import background, finish, sample_occluder, visibility_flags
 
@@ -88,14 +92,25 @@ def place_figure(
     return rotated.transform(scale, 0.0, centre - scale * (low + high) / 2)
 
 
-def _render(rng: np.random.Generator, config: PoseConfig) -> PoseSample:
-    body = pose_figure(sample_shape(rng), sample_pose(rng))
+def _render(rng: np.random.Generator, config: PoseConfig, augment: AugmentConfig | None) -> PoseSample:
+    if augment and rng.random() < augment.clean_prob:
+        augment = None
+    shape = sample_shape(rng)
+    if augment:
+        shape = vary_shape(shape, rng, augment.shape_spread, augment.build)
+    body = pose_figure(shape, sample_pose(rng))
     figure = place_figure(
         body, rng, config.image_size, config.person_height, config.rotation_deg, config.truncation_prob
     )
-    style = sample_style(rng)
-    image = background(rng, config.image_size, config.clutter)
-    draw_figure(image, figure, style)
+    style = None if augment else sample_style(rng)  # drawn before the background: the clean stream stays as it was
+    if augment and rng.random() < augment.photo_prob:
+        image = photo_crop(rng, config.image_size)
+    else:
+        image = background(rng, config.image_size, config.clutter)
+    if style is not None:
+        draw_figure(image, figure, style)
+    elif augment is not None:
+        draw_styled(image, figure, rng, augment.styles)
     mask = Image.new("L", (config.image_size[1], config.image_size[0]))
     if rng.random() < config.occlusion_prob:
         for _ in range(rng.integers(1, config.max_occluders + 1)):
@@ -103,20 +118,25 @@ def _render(rng: np.random.Generator, config: PoseConfig) -> PoseSample:
             target = figure.keypoints[rng.integers(NUM_COCO_KEYPOINTS)]
             sample_occluder(rng, size).draw(image, mask, target + rng.uniform(-0.4, 0.4, 2) * size)
     occluded = np.asarray(mask) > 0
-    return PoseSample(
-        image=finish(image, rng, config.noise_std, config.blur_prob),
-        keypoints=figure.keypoints.astype(np.float32),
-        visibility=visibility_flags(figure.keypoints, figure.face_hidden, occluded),
-        occluder_mask=occluded,
-    )
+    pixels = finish(image, rng, config.noise_std, config.blur_prob)
+    keypoints = figure.keypoints.astype(np.float32)
+    visibility = visibility_flags(figure.keypoints, figure.face_hidden, occluded)
+    if augment:
+        pixels, keypoints, visibility = augment_image(pixels, keypoints, visibility, rng, augment)
+    return PoseSample(image=pixels, keypoints=keypoints, visibility=visibility, occluder_mask=occluded)
 
 
-def pose_sample(seed: int, index: int, config: PoseConfig | None = None) -> PoseSample:
-    """Sample `index` of the stream `seed`, with its occluder mask (for inspection and tests)."""
-    return _render(np.random.default_rng([seed, index]), config or PoseConfig())
+def pose_sample(
+    seed: int, index: int, config: PoseConfig | None = None, augment: AugmentConfig | None = None
+) -> PoseSample:
+    """Sample `index` of the stream `seed`, with its occluder mask (for inspection and tests; before augmentation's
+    geometry, which moves the pixels but not this mask)."""
+    return _render(np.random.default_rng([seed, index]), config or PoseConfig(), augment)
 
 
-def pose_batch(seed: int, indices: Iterable[int], config: PoseConfig | None = None) -> PoseBatch:
+def pose_batch(
+    seed: int, indices: Iterable[int], config: PoseConfig | None = None, augment: AugmentConfig | None = None
+) -> PoseBatch:
     """Samples `indices` of the stream `seed` stacked into arrays, e.g. `pose_batch(0, range(10_000))`."""
     config = config or PoseConfig()
     order = [int(i) for i in indices]
@@ -127,7 +147,7 @@ def pose_batch(seed: int, indices: Iterable[int], config: PoseConfig | None = No
         visibility=np.empty((len(order), NUM_COCO_KEYPOINTS), np.uint8),
     )
     for row, index in enumerate(order):  # filled in place: 20k images would not fit twice in memory
-        sample = pose_sample(seed, index, config)
+        sample = pose_sample(seed, index, config, augment)
         batch.images[row], batch.keypoints[row], batch.visibility[row] = (
             sample.image,
             sample.keypoints,

@@ -20,11 +20,13 @@ from torch.utils.data import Dataset, TensorDataset
 
 from evaluation.baselines import mean_pose
 from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON, VISIBILITY_VISIBLE
-from evaluation.task_reports import pose_report
+from evaluation.task_reports import heldout_style_report, pose_report
 from modelcard.letterbox import PAD_RGB
 from models import PosecastModel
 from training.config import TrainConfig
+from training.data.augment import AugmentConfig
 from training.data.coco import load_coco_keypoints
+from training.data.heldout_style import heldout_batch
 from training.data.motion import MotionConfig, motion_frames
 from training.data.splits import split_indices
 from training.data.synthetic_pose import PoseConfig, pose_batch
@@ -102,12 +104,19 @@ class _KeypointTask(Task):
         scale = np.array([width, height], np.float32)  # [0, 1] -> pixels of the model input
         predicted, _ = predict_in_batches(predict, self.test_inputs(test))
         mean = np.asarray(extra["mean_pose"]) * scale
-        return pose_report(predicted * scale, test["keypoints"] * scale, test["visibility"], mean)
+        report = pose_report(predicted * scale, test["keypoints"] * scale, test["visibility"], mean)
+        if "heldout_inputs" in test:
+            heldout, _ = predict_in_batches(predict, [test["heldout_inputs"]])
+            truth, flags = test["heldout_keypoints"] * scale, test["heldout_visibility"]
+            report |= heldout_style_report(heldout * scale, truth, flags)
+        return report
 
     def headline(self, metrics: dict[str, Any]) -> dict[str, float]:
         row = {f"PCK@{k}": v for k, v in metrics["pck"]["pck"].items()}
         row |= {f"mean-pose PCK@{k}": v for k, v in metrics["baselines"]["mean_pose"]["pck"]["pck"].items()}
         row |= {f"occluded PCK@{k}": v for k, v in metrics["pck_occluded"]["pck"].items()}
+        if "pck_heldout_style" in metrics:
+            row |= {f"held-out style PCK@{k}": v for k, v in metrics["pck_heldout_style"]["pck"].items()}
         return row
 
     def test_inputs(self, test: Arrays) -> list[npt.NDArray[np.float32]]:
@@ -127,12 +136,16 @@ class _KeypointTask(Task):
         return TaskData(
             train=dataset("train"),
             val=dataset("val"),
-            test=self._test_arrays(parts["test"]),
+            test=self._test_arrays(parts["test"]) | self._heldout_arrays(config),
             extra={"mean_pose": mean_pose(train_keypoints, train_visibility).tolist()},
         )
 
     def test_split(self, config: TrainConfig) -> Arrays:
-        return self._test_arrays(self._parts(config, ("test",))["test"])
+        return self._test_arrays(self._parts(config, ("test",))["test"]) | self._heldout_arrays(config)
+
+    def _heldout_arrays(self, config: TrainConfig) -> Arrays:
+        """Test images of another renderer (`heldout_style`), where the task and the config ask for them."""
+        return {}
 
     @staticmethod
     def _test_arrays(part: PartArrays) -> Arrays:
@@ -157,6 +170,18 @@ class _KeypointTask(Task):
 class PoseTask(_KeypointTask):
     card_task = "pose"
 
+    def _heldout_arrays(self, config: TrainConfig) -> Arrays:
+        """`data.heldout_samples` images of the evaluation-only renderer: does the model generalize past its own?"""
+        if config.data.kind != "synthetic_pose" or config.data.heldout_samples <= 0:
+            return {}
+        size = tuple(config.model_args.get("input_size", (128, 128)))
+        batch = heldout_batch((size[0], size[1]), config.data.heldout_samples)
+        return {
+            "heldout_inputs": _nchw(batch.images).astype(np.float32) / 255.0,
+            "heldout_keypoints": batch.keypoints * np.array([1 / size[1], 1 / size[0]], np.float32),
+            "heldout_visibility": batch.visibility,
+        }
+
     def _parts(self, config: TrainConfig, parts: tuple[str, ...]) -> Parts:
         """(images (N, H, W, 3) uint8, keypoints in [0, 1], visibility) for each requested split part.
 
@@ -168,7 +193,11 @@ class PoseTask(_KeypointTask):
         if data.kind == "synthetic_pose":
             split = split_indices(data.num_samples, data.fractions, seed=data.seed)
             generator = PoseConfig(image_size=size, **data.options)
-            batches = {part: pose_batch(data.seed, getattr(split, part), generator) for part in parts}
+            augment = None if data.augment is None else AugmentConfig(**data.augment)
+            batches = {
+                part: pose_batch(data.seed, getattr(split, part), generator, None if part == "test" else augment)
+                for part in parts
+            }
             return {part: (_nchw(b.images), b.keypoints * scale, b.visibility) for part, b in batches.items()}
         if data.kind == "coco":
             if not data.path or not data.images:
