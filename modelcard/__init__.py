@@ -7,6 +7,7 @@ A version directory holds `model.onnx` and `model.json` (this schema). pydantic 
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,9 +118,11 @@ class ModelCard(BaseModel):
     environment: dict[str, str] = Field(default_factory=dict, description="Library versions and git commit.")
     created: str = ""
 
+    @cached_property
     def pose_spec(self) -> PoseSpec:
         """The card's pose decoding, else that of the models trained here: RGB in [0, 1], NCHW, letterboxed to
-        `preprocessing.input_size`, answering normalised (x, y) `keypoints` and a `confidence` per keypoint."""
+        `preprocessing.input_size`, answering normalised (x, y) `keypoints` and a `confidence` per keypoint.
+        Cached: every pose request reads it, and a served card does not change."""
         if self.pose is not None:
             return self.pose
         native_input = PoseInput(

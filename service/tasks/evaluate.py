@@ -62,7 +62,7 @@ async def evaluate_pose(
     size = input_size(card)
     predicted, confidence, truth, flags, mappings = [], [], [], [], []
     for rows in _chunks(dataset.count, batch_size):
-        crops = await asyncio.to_thread(crop_people, dataset, rows, size, card.pose_spec(), max_pixels)
+        crops = await asyncio.to_thread(crop_people, dataset, rows, size, card.pose_spec, max_pixels)
         points, scores = decode_card_outputs(await infer({card.inputs[0].name: crops.inputs}), card, size)
         predicted.append(points)
         confidence.append(scores)

@@ -105,7 +105,7 @@ class _Plan:
 
 
 def _plan(uploads: Sequence[bytes | str], card: ModelCard, options: PoseOptions, flip: bool, max_pixels: int) -> _Plan:
-    spec = card.pose_spec()
+    spec = card.pose_spec
     size = input_size(card)
     padding = spec.box_padding if options.padding is None else options.padding
     # A whole image is letterboxed down to the input: a large JPEG may decode at a fraction of its size, as long
@@ -135,7 +135,7 @@ async def estimate(
     """Keypoints of everyone in `uploads`, in request order (boxes, when given, in their order)."""
     if options.boxes is not None:
         check_boxes(options.boxes, len(uploads))
-    flip = card.pose_spec().flip if options.flip is None else options.flip
+    flip = card.pose_spec.flip if options.flip is None else options.flip
     plan = await asyncio.to_thread(_plan, uploads, card, options, flip, max_pixels)
     people: list[list[Keypoints]] = [[] for _ in plan.images]
     if plan.crops:

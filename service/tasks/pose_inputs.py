@@ -28,7 +28,7 @@ class Crop:
 
 def input_size(card: ModelCard) -> tuple[int, int]:
     """(H, W) of the model input: the card's pose spec, else the image axes of its graph input."""
-    spec = card.pose_spec().input
+    spec = card.pose_spec.input
     if spec.size is not None:
         return spec.size
     axes = card.inputs[0].shape[1:3] if spec.layout == "NHWC" else card.inputs[0].shape[-2:]

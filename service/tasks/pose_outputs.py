@@ -43,7 +43,7 @@ def output_names(spec: PoseOutput, outputs: Sequence[TensorSpec]) -> list[str]:
 def decode_card_outputs(
     outputs: Mapping[str, np.ndarray], card: ModelCard, size: tuple[int, int]
 ) -> tuple[Points, Scores]:
-    spec = card.pose_spec().output
+    spec = card.pose_spec.output
     return decode(outputs, spec, output_names(spec, card.outputs), size)
 
 
