@@ -94,8 +94,9 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"- model: {model['name']} v{model['version']} from {results['repository']}, inputs {model['inputs']}",
         f"- {plan['duration_s']:g} s per measurement (hey -z), {plan['warmup_s']:g} s warm-up per row; "
         f"max batch {plan['max_batch_size']} (posecast: adaptive queue delay 0, PyTriton: "
-        f"{plan['pytriton_queue_delay_ms']:g} ms); onnxruntime {plan['intra_op_threads']} intra-op / "
-        f"{plan['inter_op_threads']} inter-op thread everywhere",
+        f"{plan['pytriton_queue_delay_ms']:g} ms); servers: onnxruntime {plan['intra_op_threads']} intra-op / "
+        f"{plan['inter_op_threads']} inter-op thread, posecast in {plan['posecast_workers']} process(es); raw "
+        f"onnxruntime: {plan['raw_intra_op_threads']} intra-op threads",
     ]
     skipped = [f"- **{row['label']} skipped**: {row['skipped']}" for row in results["rows"] if "skipped" in row]
     return lines + skipped

@@ -73,6 +73,8 @@ def peer_results() -> dict[str, Any]:
             "pytriton_queue_delay_ms": 2.0,
             "intra_op_threads": 1,
             "inter_op_threads": 1,
+            "posecast_workers": 2,
+            "raw_intra_op_threads": 2,
         },
         "raw": raw,
         "rows": rows,
