@@ -48,6 +48,16 @@ pad_value = {PAD}
 format = "heatmaps"
 keypoints = "coco17"
 """,
+    "stretched": """
+task = "pose"
+description = "the native graph, each whole image stretched to the input"
+[input]
+resize = "stretch"
+[output]
+format = "coordinates"
+names = ["keypoints", "confidence"]
+keypoints = "coco17"
+""",
     "simcc": f"""
 task = "pose"
 [input]
@@ -126,6 +136,7 @@ def build(out: Path) -> dict[str, Path]:
         ),
         "heatmaps": _export(Heatmaps(), image, out / "heatmaps.onnx", (["input"], ["heatmaps"]), {"image": {0: batch}}),
         "simcc": _export(SimCC(), image[:1], out / "simcc.onnx", (["input"], ["simcc_x", "simcc_y"]), None),
+        "stretched": out / "native.onnx",
     }
 
 

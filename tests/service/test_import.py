@@ -18,11 +18,13 @@ from cli.main import main
 from evaluation.keypoint_ap import STAT_NAMES
 from evaluation.keypoints import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES
 from modelcard import ModelCard
+from modelcard.letterbox import letterbox_image
 from tests.evaluation.test_keypoint_ap import pycocotools_eval
 from tests.service.conftest import Server, ready_server
 from tests.service.importmodels import SIZE, SPECS, build, write_native
 
 IMPORTED = tuple(SPECS)
+CONVENTIONS = ("movenet_like", "heatmaps", "simcc")  # the native graph's keypoints, in other projects' forms
 TOLERANCE_PX = 0.5  # the issue's bound; heatmap cells and SimCC bins here cost at most a quarter input pixel
 
 
@@ -102,7 +104,7 @@ def test_import_writes_a_card_that_says_where_the_graph_came_from(imported: Path
     assert "max_batch_size: 0" in (imported / "simcc" / "config.pbtxt").read_text()
 
 
-@pytest.mark.parametrize("model", IMPORTED)
+@pytest.mark.parametrize("model", CONVENTIONS)
 def test_imported_graphs_serve_the_native_keypoints(http: httpx.Client, model: str) -> None:
     """Whole images (letterboxed, several per request: the fixed-batch graph runs them one by one) and boxes."""
     images = [noise(64, 48, 1), noise(40, 44, 2), noise(56, 30, 3)]
@@ -302,3 +304,18 @@ def test_import_never_overwrites_and_checks_the_file(graphs: dict[str, Path], tm
     code, error = posecast("import", graphs["simcc"], "--repository", tmp_path, "--name", "../up", "--spec", spec)
     assert code == 1
     assert "model name" in error
+
+
+def test_stretch_resizes_each_axis_on_its_own(http: httpx.Client, graphs: dict[str, Path]) -> None:
+    """A 90 x 30 image stretched to the 64 x 48 input, run by hand, mapped back per axis: the served keypoints."""
+    import onnxruntime as ort
+
+    image = noise(90, 30, 11)
+    pixels, mapping = letterbox_image(image, SIZE, stretch=True)
+    assert mapping.scales == pytest.approx((64 / 90, 48 / 30))
+    session = ort.InferenceSession(str(graphs["native"]), providers=["CPUExecutionProvider"])
+    batch = (pixels.astype(np.float32) / 255).transpose(2, 0, 1)[None]
+    normalized = session.run(["keypoints"], {"image": batch})[0][0]
+    expected = mapping.to_source(normalized * [SIZE[1], SIZE[0]])
+    served = pose(http, "stretched", {"images": [base64_png(image)]})["results"][0]["keypoints"]
+    np.testing.assert_allclose(points_of(served), expected, atol=1e-3)
