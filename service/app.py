@@ -73,7 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = jobs
     app.state.draining = False
     install_error_handlers(app)
-    app.include_router(v2.models)  # first: routes match in order, and V2 infer is the hot path
+    app.router.routes.extend(v2.FAST_ROUTES)  # first: routes match in order, and V2 infer is the hot path
+    app.include_router(v2.models)
     app.include_router(v2.server)
     app.include_router(v2.repository_api)
     install_api(app)

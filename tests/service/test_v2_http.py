@@ -173,6 +173,13 @@ def test_api_keys_guard_model_routes_but_not_health(server: Server) -> None:
         assert anonymous.get("/v2/models/pose").status_code == 401
         assert anonymous.get("/v2/models/pose", headers={"X-API-Key": "wrong"}).status_code == 401
         assert anonymous.get("/v2/models/pose", headers={"X-API-Key": API_KEY}).status_code == 200
+        body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [0.0, 0.5, 1.0, 1.5]}]}
+        for path in ("/v2/models/scale/infer", "/v2/models/scale/versions/1/infer"):  # served ahead of FastAPI
+            refused = anonymous.post(path, json=body)
+            assert refused.status_code == 401
+            assert "API key" in refused.json()["error"]
+            assert refused.headers["x-request-id"]
+            assert anonymous.post(path, json=body, headers={"X-API-Key": API_KEY}).status_code == 200
 
 
 def test_repository_api_requires_the_admin_token(server: Server) -> None:
