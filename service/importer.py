@@ -96,6 +96,7 @@ def import_model(model: Path, repository: Path, name: str, spec_path: Path, vers
         box_padding=spec.box_padding,
         flip=spec.flip,
     )
+    new_model = not target.parent.exists()
     target.mkdir(parents=True)
     try:
         shutil.copyfile(model, target / MODEL_FILENAME)
@@ -124,9 +125,9 @@ def import_model(model: Path, repository: Path, name: str, spec_path: Path, vers
             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
         card.write(target / CARD_FILENAME)
-        open_version(target, name, version, Settings(providers=[CPU]))
+        open_version(target, name, version, Settings(providers=[CPU], require_gpu=False))
     except (LoadError, OSError) as exc:
-        shutil.rmtree(target, ignore_errors=True)
+        shutil.rmtree(target.parent if new_model else target, ignore_errors=True)
         raise ModelImportError(f"the written version does not load: {exc}") from None
     write_triton_config(card, repository / name / "config.pbtxt")
     return card
