@@ -150,7 +150,9 @@ async def pose(
     options = PoseOptions(uploads.boxes, padding, flip, draw=png)
     async with lease(repository_of(request), name, version, request) as (served, infer):
         require_task(served.card, ("pose",), "pose")
-        results = await estimate(infer, served.card, uploads.blobs, options, settings.max_image_pixels)
+        results = await estimate(
+            infer, served.card, uploads.blobs, options, settings.max_image_pixels, served.max_request_batch_size
+        )
     if png:
         drawn = await asyncio.to_thread(lambda: encode_png(draw_people(results[0], served.card, min_confidence)))
         headers = {"X-Model-Name": served.name, "X-Model-Version": served.version}

@@ -20,7 +20,7 @@ from PIL import Image
 from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON, mirrored_pairs
 from modelcard import ModelCard
 from modelcard.letterbox import Letterbox
-from service.errors import InvalidInput
+from service.errors import InvalidInput, PayloadTooLarge
 from service.model import Infer
 from service.tasks.forecast import to_history
 from service.tasks.images import Decoded, PixelBudget, decode_image, decode_reduced, to_model_input
@@ -130,12 +130,25 @@ def _plan(uploads: Sequence[bytes | str], card: ModelCard, options: PoseOptions,
 
 
 async def estimate(
-    infer: Infer, card: ModelCard, uploads: Sequence[bytes | str], options: PoseOptions, max_pixels: int
+    infer: Infer,
+    card: ModelCard,
+    uploads: Sequence[bytes | str],
+    options: PoseOptions,
+    max_pixels: int,
+    max_samples: int,
 ) -> list[ImagePoses]:
-    """Keypoints of everyone in `uploads`, in request order (boxes, when given, in their order)."""
+    """Keypoints of everyone in `uploads`, in request order (boxes, when given, in their order). `max_samples`
+    bounds the model inputs the request makes (crops, mirrored ones included), counted before any is cut."""
     if options.boxes is not None:
         check_boxes(options.boxes, len(uploads))
     flip = card.pose_spec.flip if options.flip is None else options.flip
+    crops = len(uploads) if options.boxes is None else sum(len(image_boxes) for image_boxes in options.boxes)
+    if crops * (2 if flip else 1) > max_samples:
+        mirrored = " and as many mirrored ones (flip)" if flip else ""
+        raise PayloadTooLarge(
+            f"the request makes {crops} crops{mirrored}; model '{card.name}' takes at most {max_samples} samples per "
+            "request (its card's max_request_batch_size, or POSECAST_MAX_REQUEST_BATCH_SIZE): split it"
+        )
     plan = await asyncio.to_thread(_plan, uploads, card, options, flip, max_pixels)
     people: list[list[Keypoints]] = [[] for _ in plan.images]
     if plan.crops:

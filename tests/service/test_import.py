@@ -319,3 +319,18 @@ def test_stretch_resizes_each_axis_on_its_own(http: httpx.Client, graphs: dict[s
     expected = mapping.to_source(normalized * [SIZE[1], SIZE[0]])
     served = pose(http, "stretched", {"images": [base64_png(image)]})["results"][0]["keypoints"]
     np.testing.assert_allclose(points_of(served), expected, atol=1e-3)
+
+
+def test_box_counts_are_bounded_before_anything_is_cropped(http: httpx.Client) -> None:
+    """Boxes are cheap to send and a crop each to make: the count is checked against the model's samples per request
+    (64 here) first, mirrored crops included."""
+    image = base64_png(noise(20, 20, 12))
+    many = http.post("/v1/models/native/pose", json={"images": [image], "boxes": [[[0, 0, 4, 4]] * 5000]})
+    assert many.status_code == 413
+    assert "5000 crops" in many.json()["error"]
+    mirrored = http.post(
+        "/v1/models/native/pose", json={"images": [image], "boxes": [[[0, 0, 4, 4]] * 40]}, params={"flip": "true"}
+    )
+    assert mirrored.status_code == 413
+    assert "mirrored" in mirrored.json()["error"]
+    assert pose(http, "native", {"images": [image], "boxes": [[[0, 0, 4, 4]] * 32]}, flip="true")["results"]
