@@ -19,12 +19,12 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
+from evaluation.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON, mirrored_pairs
 from modelcard import CARD_FILENAME, MODEL_FILENAME, ModelCard, Preprocessing, TensorSpec, file_sha256
 from modelcard.pose import PoseInput, PoseOutput, PoseSpec
 from modelcard.triton import write_triton_config
 from service import tensors
-from service.repository import LoadError, is_version, open_version
+from service.repository import is_version, open_version
 from service.runtime import CPU, graph_spec
 from service.settings import Settings
 from service.tasks.pose_outputs import DecodingError, decode, output_names
@@ -126,7 +126,7 @@ def import_model(model: Path, repository: Path, name: str, spec_path: Path, vers
         )
         card.write(target / CARD_FILENAME)
         open_version(target, name, version, Settings(providers=[CPU], require_gpu=False))
-    except (LoadError, OSError) as exc:
+    except Exception as exc:  # whatever failed, nothing of the version stays behind
         shutil.rmtree(target.parent if new_model else target, ignore_errors=True)
         raise ModelImportError(f"the written version does not load: {exc}") from None
     write_triton_config(card, repository / name / "config.pbtxt")
@@ -199,6 +199,8 @@ def _check_outputs(
     bad_edges = [edge for edge in spec.edges() if not all(0 <= k < count for k in edge)]
     if bad_edges:
         raise ModelImportError(f"skeleton edges {bad_edges} point past the {count} keypoints")
+    if spec.flip and not mirrored_pairs(spec.names()):
+        raise ModelImportError("flip = true needs left/right keypoint pairs (names left_*/right_* or l_*/r_*)")
     return names
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -86,6 +87,8 @@ class JobManager:
         self._max_running = max_running
         self._ttl_s = ttl_s
         self._shared = shared
+        if shared is not None:
+            shared.mkdir(parents=True, exist_ok=True)
         self._jobs: dict[str, Job] = {}
         self._reserved = 0  # slots held by uploads still being read or scored at once
 
@@ -174,22 +177,40 @@ class JobManager:
                 (self._shared / f"{job.id}.json").unlink(missing_ok=True)
 
     def _publish(self, job: Job) -> None:
-        """Write the job's state to the shared folder in one rename, so readers never see half a file."""
+        """Write the job's state to the shared folder in one rename, so readers never see half a file. Best effort:
+        a full disk must not fail the job, only hide its progress from the other processes."""
         if self._shared is None:
             return
         job.published = time.monotonic()
+        record = {"view": job.view(), "owner": job.owner, "host": socket.gethostname(), "pid": os.getpid()}
         temporary = self._shared / f".{job.id}.{os.getpid()}.tmp"
-        temporary.write_text(json.dumps({"view": job.view(), "owner": job.owner}), encoding="utf-8")
-        os.replace(temporary, self._shared / f"{job.id}.json")
+        try:
+            temporary.write_text(json.dumps(record), encoding="utf-8")
+            os.replace(temporary, self._shared / f"{job.id}.json")
+        except OSError as exc:
+            logger.warning("job %s: could not publish its state to %s: %s", job.id, self._shared, exc)
 
     def _read_shared(self, job_id: str) -> Job | None:
         """A job of another process, unless its result is past the TTL (its owner deletes the file later)."""
         if self._shared is None or JOB_ID.fullmatch(job_id) is None:
             return None
         try:
-            job = Job.from_record(json.loads((self._shared / f"{job_id}.json").read_text(encoding="utf-8")))
+            record = json.loads((self._shared / f"{job_id}.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
+        job = Job.from_record(record)
+        if job.status == "running" and record["host"] == socket.gethostname() and not _alive(record["pid"]):
+            job.status, job.error = "failed", "the server process running it stopped"
         if job.finished is not None and time.time() - job.finished > self._ttl_s:
             return None
         return job
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

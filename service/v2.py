@@ -163,6 +163,7 @@ async def repository_index(request: Request) -> list[dict[str, str]]:
 async def repository_load(request: Request, name: str) -> Response:
     """200 when every version loaded; 400 (Triton's answer to a failed load) naming each version that did not,
     with the state each version serves in now (a failed reload keeps serving the previous copy)."""
+    _one_process(request)
     records, failures = await repository_of(request).load(name)
     failed = {str(version): reason for version, reason in failures.items()}
     body: dict[str, Any] = {"name": name, "versions": {str(v): r.state for v, r in records.items()}, "failed": failed}
@@ -173,5 +174,17 @@ async def repository_load(request: Request, name: str) -> Response:
 
 @repository_api.post("/models/{name}/unload")
 async def repository_unload(request: Request, name: str) -> dict[str, str]:
+    _one_process(request)
     await repository_of(request).unload(name)
     return {"name": name, "state": "UNAVAILABLE"}
+
+
+def _one_process(request: Request) -> None:
+    """Load and unload change the process that answers; with several workers the others would go on serving the
+    old state, so the API refuses rather than leave them disagreeing."""
+    workers = settings_of(request).workers
+    if workers > 1:
+        raise InvalidInput(
+            f"the server runs {workers} worker processes (POSECAST_WORKERS) and this request would change only one; "
+            "restart the server (a rolling restart behind a load balancer) to serve new versions"
+        )

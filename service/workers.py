@@ -39,7 +39,8 @@ class Supervisor:
 
     def run(self) -> int:
         settings = self._settings
-        listener = socket.create_server((settings.host, settings.port), backlog=2048)
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        listener = socket.create_server((settings.host, settings.port), family=family, backlog=2048)
         jobs = settings.jobs_dir or Path(tempfile.mkdtemp(prefix="posecast-jobs-"))
         os.environ["POSECAST_JOBS_DIR"] = str(jobs)  # the workers' Settings() read it
         for sig in (signal.SIGTERM, signal.SIGINT):

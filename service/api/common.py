@@ -62,7 +62,7 @@ def pose_response(served: ServedModel, results: Sequence[ImagePoses], started: f
                 people=[
                     Person(box=person.box, score=person.score, keypoints=listed(person))
                     for person in result.people
-                    if person.box is not None
+                    if person.box is not None  # every person of a boxed result has one
                 ]
                 if result.boxed
                 else None,

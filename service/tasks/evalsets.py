@@ -26,7 +26,7 @@ from modelcard.pose import PoseSpec
 from service.errors import ClientDisconnected, InvalidInput, PayloadTooLarge
 from service.tasks.arrays import ARCHIVE_ERRORS, load_json, load_npz, require_finite, require_shape, unzip
 from service.tasks.images import PixelBudget, decode_image, pad_fill
-from service.tasks.pose_inputs import encode
+from service.tasks.pose_inputs import Crop, model_input
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class SequenceSet:
 class Crops:
     """One batch of person crops: model inputs and ground truth in crop pixels."""
 
-    inputs: np.ndarray  # the graph input of n crops
+    inputs: np.ndarray  # the graph input of n crops (and their mirror images when the card flip-tests)
     keypoints: npt.NDArray[np.float64]  # (n, K, 2)
     visibility: npt.NDArray[np.int64]  # (n, K) COCO flags, 0 where the point left the crop
     mappings: list[Letterbox]  # image pixels -> crop pixels, per person
@@ -143,7 +143,9 @@ def crop_people(dataset: PoseSet, rows: Sequence[int], size: tuple[int, int], sp
         points.append(mapped)
         flags.append(visible)
         mappings.append(mapping)
-    inputs = encode(np.stack(pixels), spec.input)
+    inputs = model_input(
+        [Crop(crop, mapping) for crop, mapping in zip(pixels, mappings, strict=True)], spec.input, spec.flip
+    )
     return Crops(inputs, np.stack(points), np.stack(flags).astype(np.int64), mappings)
 
 

@@ -26,8 +26,8 @@ from service.model import Infer
 from service.tasks.arrays import checked
 from service.tasks.evalsets import PoseSet, SequenceSet, crop_people
 from service.tasks.forecast import check_horizon, to_history
+from service.tasks.pose import infer_keypoints
 from service.tasks.pose_inputs import input_size
-from service.tasks.pose_outputs import decode_card_outputs
 
 Progress = Callable[[int], None]  # samples done so far
 
@@ -61,9 +61,10 @@ async def evaluate_pose(
     """PCK of the model on COCO people in crop pixels, as `training.tasks.pose` scores its test split."""
     size = input_size(card)
     predicted, confidence, truth, flags, mappings = [], [], [], [], []
-    for rows in _chunks(dataset.count, batch_size):
+    people_per_run = max(1, batch_size // 2) if card.pose_spec.flip else batch_size  # mirrors share the run
+    for rows in _chunks(dataset.count, people_per_run):
         crops = await asyncio.to_thread(crop_people, dataset, rows, size, card.pose_spec, max_pixels)
-        points, scores = decode_card_outputs(await infer({card.inputs[0].name: crops.inputs}), card, size)
+        points, scores = await infer_keypoints(infer, card, crops.inputs, card.pose_spec.flip)
         predicted.append(points)
         confidence.append(scores)
         truth.append(crops.keypoints)

@@ -21,6 +21,7 @@ FORMATS = ("PNG", "JPEG", "WEBP")
 MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
 _EXPECTED = "a PNG, JPEG or WebP image"
 _WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+_EXIF_ORIENTATION = 0x0112
 _GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601-2 luma, as Pillow's "L" conversion
 
 
@@ -79,15 +80,23 @@ def decode_reduced(
     width, height = image.size
     factor = 1
     try:
-        if at_least and image.format == "JPEG":
+        # Only upright JPEGs: libjpeg pads a reduced image to whole blocks, and an EXIF flip or turn would carry
+        # that padding to the other side of the picture.
+        if at_least and image.format == "JPEG" and _orientation(image) == 1:
             image.draft("RGB", (at_least, at_least))  # the smallest scale with both sides >= at_least
             factor = round(width / image.size[0])
         image.load()
         turned = ImageOps.exif_transpose(image) if upright else image
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"{label} could not be decoded ({exc}); expected {_EXPECTED}") from None
-    swapped = turned.size != image.size and turned.size == image.size[::-1]
-    return Decoded(_to_rgb(turned), factor, (height, width) if swapped else (width, height))
+    return Decoded(_to_rgb(turned), factor, turned.size if factor == 1 else (width, height))
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+    except (OSError, ValueError, TypeError):
+        return 1
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

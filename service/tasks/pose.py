@@ -24,7 +24,7 @@ from service.errors import InvalidInput, PayloadTooLarge
 from service.model import Infer
 from service.tasks.forecast import to_history
 from service.tasks.images import Decoded, PixelBudget, decode_image, decode_reduced, to_model_input
-from service.tasks.pose_inputs import Box, Crop, crop, encode, input_size, stack
+from service.tasks.pose_inputs import Box, Crop, crop, input_size, model_input
 from service.tasks.pose_outputs import decode_card_outputs, merge_flipped
 
 IMAGE_TASKS = ("pose", "sequence_pose")
@@ -123,10 +123,7 @@ def _plan(uploads: Sequence[bytes | str], card: ModelCard, options: PoseOptions,
             owners.append(i)
     if not crops:
         return _Plan(images, crops, owners, np.empty(0))
-    pixels = stack(crops)
-    if flip:
-        pixels = np.concatenate([pixels, pixels[:, :, ::-1]])
-    return _Plan(images, crops, owners, encode(pixels, spec.input))
+    return _Plan(images, crops, owners, model_input(crops, spec.input, flip))
 
 
 async def estimate(
@@ -142,6 +139,8 @@ async def estimate(
     if options.boxes is not None:
         check_boxes(options.boxes, len(uploads))
     flip = card.pose_spec.flip if options.flip is None else options.flip
+    if flip:
+        flip_pairs(card)  # before any work
     crops = len(uploads) if options.boxes is None else sum(len(image_boxes) for image_boxes in options.boxes)
     if crops * (2 if flip else 1) > max_samples:
         mirrored = " and as many mirrored ones (flip)" if flip else ""
@@ -152,8 +151,7 @@ async def estimate(
     plan = await asyncio.to_thread(_plan, uploads, card, options, flip, max_pixels)
     people: list[list[Keypoints]] = [[] for _ in plan.images]
     if plan.crops:
-        size = input_size(card)
-        points, scores = await _keypoints(infer, card, plan.batch, size, flip)
+        points, scores = await infer_keypoints(infer, card, plan.batch, flip)
         for crop_, owner, crop_points, crop_scores in zip(plan.crops, plan.owners, points, scores, strict=True):
             decoded = plan.images[owner]
             box = None if options.boxes is None else options.boxes[owner][len(people[owner])]
@@ -166,17 +164,31 @@ async def estimate(
     ]
 
 
-async def _keypoints(
-    infer: Infer, card: ModelCard, batch: np.ndarray, size: tuple[int, int], flip: bool
+async def infer_keypoints(
+    infer: Infer, card: ModelCard, batch: np.ndarray, flip: bool
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
-    """Input-pixel points and scores of each crop, averaged with the mirrored run when flipping."""
+    """Input-pixel points and scores of each crop of `batch` (`model_input`), averaged with the mirrored run when
+    flipping."""
+    size = input_size(card)
     outputs = await infer({card.inputs[0].name: batch})
     points, scores = decode_card_outputs(outputs, card, size)
     if not flip:
         return points, scores
     half = len(points) // 2
-    pairs = mirrored_pairs(keypoint_names(card, points.shape[1]))
-    return merge_flipped(points[:half], scores[:half], points[half:], scores[half:], size[1], pairs)
+    return merge_flipped(points[:half], scores[:half], points[half:], scores[half:], size[1], flip_pairs(card))
+
+
+def flip_pairs(card: ModelCard) -> list[tuple[int, int]]:
+    """The keypoints a mirror image swaps, found by name; 400 when there are none, since averaging a left joint
+    with the mirror's left joint (the real right one) would pull both to the middle."""
+    names = card.keypoint_names or keypoint_names(card, len(COCO_KEYPOINT_NAMES))
+    pairs = mirrored_pairs(names)
+    if not pairs:
+        raise InvalidInput(
+            f"model '{card.name}' has no left/right keypoint pairs (names starting left_/right_ or l_/r_), so it "
+            "cannot be flip-tested"
+        )
+    return pairs
 
 
 async def last_frame_pose(

@@ -59,7 +59,9 @@ def encode(pixels: npt.NDArray[np.uint8], spec: PoseInput) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def stack(crops: Sequence[Crop], mirrored: bool = False) -> npt.NDArray[np.uint8]:
-    """(N, H, W, 3) of the crops, each mirrored left to right when asked (flip test)."""
-    pixels = np.stack([item.pixels for item in crops])
-    return pixels[:, :, ::-1] if mirrored else pixels
+def model_input(crops: Sequence[Crop], spec: PoseInput, flip: bool) -> np.ndarray:
+    """The graph input of the crops; with `flip`, their mirror images follow in the same batch (flip test)."""
+    pixels = np.stack([item.pixels for item in crops])  # (N, H, W, 3)
+    if flip:
+        pixels = np.concatenate([pixels, pixels[:, :, ::-1]])
+    return encode(pixels, spec)

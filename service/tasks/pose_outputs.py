@@ -15,7 +15,8 @@ from modelcard import ModelCard, TensorSpec
 from modelcard.pose import PoseOutput
 
 INDEX_TO_CONTINUOUS = 0.5
-QUARTER_OFFSET = 0.25  # heatmaps: a quarter cell towards the higher neighbour (Newell et al., HRNet, MMPose)
+QUARTER_OFFSET = 0.25  # heatmaps: a quarter cell towards the higher neighbour (Newell et al., HRNet; MMPose
+# refines the same way but leaves the second column and row alone, so peaks there may differ by a quarter cell)
 OUTPUT_COUNTS = {"coordinates": (1, 2), "heatmaps": (1, 1), "simcc": (2, 2)}
 
 Points = npt.NDArray[np.float64]  # (B, K, 2) x, y in input pixels
@@ -53,7 +54,7 @@ def decode(
     """Outputs of a batch for an input of `size` (H, W) -> points (B, K, 2) and scores (B, K)."""
     arrays = [np.asarray(outputs[name]) for name in names]
     if spec.format == "coordinates":
-        return _coordinates(arrays, spec, size)
+        return _coordinates(arrays, names, spec, size)
     if spec.format == "heatmaps":
         return _heatmaps(_squeezed(arrays[0], 3, names[0]), size)
     return _simcc(_squeezed(arrays[0], 2, names[0]), _squeezed(arrays[1], 2, names[1]), spec.split_ratio)
@@ -70,8 +71,10 @@ def _squeezed(array: np.ndarray, trailing: int, name: str) -> np.ndarray:
     return array.reshape(array.shape[0], *array.shape[array.ndim - trailing :])
 
 
-def _coordinates(arrays: list[np.ndarray], spec: PoseOutput, size: tuple[int, int]) -> tuple[Points, Scores]:
-    coordinates = _squeezed(arrays[0], 2, "points")
+def _coordinates(
+    arrays: list[np.ndarray], names: Sequence[str], spec: PoseOutput, size: tuple[int, int]
+) -> tuple[Points, Scores]:
+    coordinates = _squeezed(arrays[0], 2, names[0])
     channels = coordinates.shape[-1]
     if channels not in (2, 3):
         raise DecodingError(f"coordinates have {channels} values per keypoint; expected 2 (x, y) or 3 (with a score)")
@@ -81,7 +84,7 @@ def _coordinates(arrays: list[np.ndarray], spec: PoseOutput, size: tuple[int, in
     height, width = size
     points = points * [width, height] if spec.normalized else points + INDEX_TO_CONTINUOUS
     if len(arrays) == 2:
-        scores = _squeezed(arrays[1], 1, "scores")
+        scores = _squeezed(arrays[1], 1, names[1])
         if scores.shape != coordinates.shape[:2]:
             raise DecodingError(f"scores have shape {list(scores.shape)}, points {list(coordinates.shape)}")
     elif channels == 3:

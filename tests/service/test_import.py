@@ -271,6 +271,13 @@ BAD_SPECS = [
     ("simcc", SPECS["simcc"].replace("[output]", "[output]\nskeleton = [[0, 17]]"), "point past the 17"),
     ("heatmaps", SPECS["heatmaps"].replace("[input]", "[input]\ndtype = 'uint8'\n"), "takes raw pixels"),
     ("heatmaps", "task = [", "not valid TOML"),
+    (
+        "heatmaps",
+        SPECS["heatmaps"]
+        .replace('task = "pose"', 'task = "pose"\nflip = true')
+        .replace('keypoints = "coco17"', f"keypoints = {[f'k{i}' for i in range(17)]}"),
+        "flip = true needs left/right keypoint pairs",
+    ),
 ]
 
 

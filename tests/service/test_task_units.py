@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -166,16 +169,17 @@ def test_an_upload_holds_a_job_slot_while_it_is_read() -> None:
 
 def test_large_jpegs_decode_reduced_and_points_scale_back() -> None:
     """A bright square at a known place in a 1601 x 1203 JPEG lands at the same place after an 8x reduced decode
-    (factor 8, upload size kept), also when EXIF turns the image upright."""
+    (factor 8, upload size kept). A JPEG that EXIF turns decodes whole: libjpeg pads a reduced image to whole
+    blocks, and turning would move that padding across the picture."""
     image = Image.new("RGB", (1601, 1203), (20, 20, 20))
     image.paste((250, 250, 250), (1200, 300, 1264, 364))  # centre (1232, 332)
-    for orientation, centre in ((1, (1232, 332)), (6, (1203 - 332, 1232))):  # 6: turned 90 degrees clockwise
+    for orientation, centre, factor in ((1, (1232, 332), 8), (6, (1203 - 332, 1232), 1)):  # 6: turned clockwise
         exif = Image.Exif()
         exif[0x0112] = orientation
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=95, exif=exif)
         decoded = decode_reduced(buffer.getvalue(), PixelBudget(2_000_000), at_least=128)
-        assert decoded.factor == 8
+        assert decoded.factor == factor
         assert decoded.size == ((1601, 1203) if orientation == 1 else (1203, 1601))
         bright = np.argwhere(np.asarray(decoded.image)[..., 0] > 128)  # (row, column)
         found = (bright.mean(axis=0)[::-1] + 0.5) * decoded.factor
@@ -221,5 +225,32 @@ def test_a_shared_folder_lets_every_process_answer_for_a_job(tmp_path: Path, mon
             runner.get(job.id, "owner-digest")  # the runner purges it, file included
         assert not list(tmp_path.iterdir())
         await runner.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_running_job_of_a_process_that_died_reads_as_failed(tmp_path: Path) -> None:
+    """A worker killed mid-job leaves a "running" record; the others must not answer "running" for ever."""
+
+    async def scenario() -> None:
+        owner = JobManager(1, ttl_s=60, shared=tmp_path)
+        started = asyncio.Event()
+
+        async def work(job: Job) -> dict[str, Any]:
+            started.set()
+            await asyncio.Event().wait()  # runs until cancelled
+            return {}
+
+        job = owner.submit("orphaned", 3, None, work)
+        await started.wait()
+        record_path = tmp_path / f"{job.id}.json"
+        record = json.loads(record_path.read_text())
+        with subprocess.Popen([sys.executable, "-c", "pass"]) as gone:
+            gone.wait()
+        record["pid"] = gone.pid  # as if written by a process that has exited since
+        record_path.write_text(json.dumps(record))
+        view = JobManager(1, ttl_s=60, shared=tmp_path).get(job.id, None).view()
+        assert (view["status"], view["error"]) == ("failed", "the server process running it stopped")
+        await owner.close()
 
     asyncio.run(scenario())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.service.conftest import start_server
+from tests.service.conftest import ADMIN_TOKEN, start_server
 from tests.service.test_v1_evaluate import sequences_npz
 
 PNG_BODY_SIZE = (60, 40)
@@ -77,6 +77,12 @@ def test_workers_share_the_port_restart_and_drain(task_repository: Path, tmp_pat
             time.sleep(0.05)
         assert view["status"] == "succeeded", view
         assert [path.name for path in jobs.iterdir()] == [f"{view['job_id']}.json"]
+
+        # Load and unload would change one worker only: refused, naming why.
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        refused = httpx.post(f"{server.url}/v2/repository/models/keypoints/load", headers=admin)
+        assert refused.status_code == 400
+        assert "POSECAST_WORKERS" in refused.json()["error"]
 
         # A worker that dies is replaced; the other serves meanwhile.
         os.kill(first[0], signal.SIGKILL)
