@@ -44,8 +44,9 @@ POSE_DOC: dict[str, Any] = {
     "description": "Send images as multipart files (any field name, e.g. `images`), as one raw `image/png`, "
     "`image/jpeg` or `image/webp` body, or as base64 in JSON. Without boxes each image is one person, "
     "letterboxed whole to the model's input. With person boxes `[x, y, w, h]` (JSON `boxes`, one list per image; "
-    "a multipart `boxes` field per image, in the order of the files; the `boxes` query parameter for a raw body) each box is grown by "
-    "`padding` to the input's aspect ratio and cropped, and `results[i].people` has one entry per box. Keypoints "
+    "a multipart `boxes` field per image, in the order of the files; the `boxes` query parameter for a raw body) "
+    "each box is grown by `padding` to the input's aspect ratio and cropped, and `results[i].people` has one entry "
+    "per box. Keypoints "
     "come back in the uploaded image's pixels. `Accept: image/png` or `?render=png` returns the single image with "
     "every skeleton drawn on it; `format=coco` a COCO keypoint results list.",
     "response_model": PoseResponse,
