@@ -83,12 +83,13 @@ def skeleton(card: ModelCard, count: int) -> list[tuple[int, int]]:
 
 
 def check_boxes(boxes: Sequence[Sequence[Box]], images: int) -> None:
-    """One list per image; each box four finite numbers with a positive width and height."""
+    """One list per image; each box (four numbers, as the request schemas parse it) finite, with a positive width
+    and height."""
     if len(boxes) != images:
         raise InvalidInput(f"boxes: {len(boxes)} lists for {images} images; give one list (maybe empty) per image")
     for i, image_boxes in enumerate(boxes):
         for j, box in enumerate(image_boxes):
-            if len(box) != 4 or not all(math.isfinite(v) and abs(v) <= MAX_BOX_COORDINATE for v in box):
+            if not all(math.isfinite(v) and abs(v) <= MAX_BOX_COORDINATE for v in box):  # four: parsed as tuples
                 raise InvalidInput(f"boxes[{i}][{j}] must be [x, y, w, h], finite, within ±{MAX_BOX_COORDINATE:g} px")
             if box[2] <= 0 or box[3] <= 0:
                 raise InvalidInput(f"boxes[{i}][{j}] = {list(box)} needs a positive width and height")
