@@ -201,7 +201,8 @@ def find_workloads(repository: Path, tasks: tuple[str, ...] = ("pose", "forecast
 
 
 def sample_inputs(card: ModelCard, length: int = SEQUENCE_LENGTH, seed: int = 0) -> dict[str, np.ndarray]:
-    """Batch-1 uniform [0, 1) inputs; a dynamic time axis gets `length` steps clamped to the card's limits."""
+    """Batch-1 uniform inputs ([0, 1) floats, or every value of an 8-bit image type); a dynamic time axis gets
+    `length` steps clamped to the card's limits."""
     rng = np.random.default_rng(seed)
     if card.sequence is not None:
         upper = card.sequence.max_input_length or length
@@ -209,10 +210,11 @@ def sample_inputs(card: ModelCard, length: int = SEQUENCE_LENGTH, seed: int = 0)
     inputs = {}
     for spec in card.inputs:
         dtype = tensors.numpy_dtype(spec.datatype)
-        if dtype.kind != "f":
-            raise SystemExit(f"model {card.name}: input {spec.name} is {spec.datatype}; benchmarks send floats only")
+        if dtype.kind != "f" and dtype != np.uint8:
+            raise SystemExit(f"model {card.name}: input {spec.name} is {spec.datatype}; benchmarks send floats or UINT8")
         shape = [1, *(length if dim == -1 else dim for dim in spec.shape[1:])]
-        inputs[spec.name] = rng.random(shape).astype(dtype)
+        values = rng.random(shape) if dtype.kind == "f" else rng.integers(0, 256, shape)
+        inputs[spec.name] = values.astype(dtype)
     return inputs
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelcard.pose import PoseInput, PoseOutput, PoseSpec
+from modelcard.pose import NATIVE_SCALE, PoseInput, PoseOutput, PoseSpec
 
 CARD_FILENAME = "model.json"
 MODEL_FILENAME = "model.onnx"
@@ -120,12 +120,16 @@ class ModelCard(BaseModel):
 
     @cached_property
     def pose_spec(self) -> PoseSpec:
-        """The card's pose decoding, else that of the models trained here: RGB in [0, 1], NCHW, letterboxed to
-        `preprocessing.input_size`, answering normalised (x, y) `keypoints` and a `confidence` per keypoint.
+        """The card's pose decoding, else that of the models trained here: RGB, NCHW, letterboxed to
+        `preprocessing.input_size` (uint8 pixels, or floats in [0, 1] for graphs exported before uint8 inputs),
+        answering normalised (x, y) `keypoints` and a `confidence` per keypoint.
         Cached: every pose request reads it, and a served card does not change."""
         if self.pose is not None:
             return self.pose
+        uint8 = bool(self.inputs) and self.inputs[0].datatype == "UINT8"
         native_input = PoseInput(
+            dtype="uint8" if uint8 else "float32",
+            scale=1.0 if uint8 else NATIVE_SCALE,
             size=self.preprocessing.input_size,
             resize=self.preprocessing.resize or "letterbox",
             pad_value=self.preprocessing.pad_value,

@@ -21,7 +21,7 @@ from models.registry import register_model
 @dataclass
 class PoseCNNConfig:
     num_keypoints: int = 17  # K, COCO-17 order by default
-    input_size: tuple[int, int] = (128, 128)  # (H, W) of the letterboxed RGB input in [0, 1]
+    input_size: tuple[int, int] = (128, 128)  # (H, W) of the letterboxed RGB input
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])  # channels at strides 2, 4, 8, 16
     dropout: float = 0.1  # dropout on the decoder features before the heads
     pixel_mean: list[float] = field(default_factory=lambda: [0.5, 0.5, 0.5])  # normalization inside the graph
@@ -100,7 +100,9 @@ class KeypointHead(nn.Module):
 
 
 class PixelNormalize(nn.Module):
-    """(x - mean) / std per channel, kept in the graph so clients send plain RGB in [0, 1]."""
+    """(x - mean) / std per channel, kept in the graph so clients send plain RGB: uint8 pixels (0-255), or floats in
+    [0, 1]. uint8 is what an exported pose_cnn takes, as image models served by Triton usually do: a quarter of the
+    bytes of float32 on the wire, and no normalisation to get wrong on the client."""
 
     mean: torch.Tensor
     std: torch.Tensor
@@ -111,11 +113,14 @@ class PixelNormalize(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.uint8:
+            x = x.float() / 255.0
         return (x - self.mean) / self.std
 
 
 class PoseCNN(PosecastModel):
-    """RGB image (B, 3, H, W) in [0, 1] -> keypoints (B, K, 2) in [0, 1] image coordinates, confidence (B, K)."""
+    """RGB image (B, 3, H, W), uint8 (the exported graph's input) or floats in [0, 1] -> keypoints (B, K, 2) in
+    [0, 1] image coordinates, confidence (B, K)."""
 
     def __init__(self, config: PoseCNNConfig) -> None:
         super().__init__()
@@ -135,7 +140,7 @@ class PoseCNN(PosecastModel):
         )
 
     def example_inputs(self, batch_size: int = 2, length: int | None = None) -> tuple[torch.Tensor, ...]:
-        return (torch.rand(batch_size, 3, *self.config.input_size),)
+        return (torch.randint(0, 256, (batch_size, 3, *self.config.input_size), dtype=torch.uint8),)
 
 
 @register_model("pose_cnn")

@@ -53,10 +53,13 @@ def occluded_joint_comparison(sequence_dir: Path, single_frame_dir: Path) -> dic
     test = task_for(card.task).test_split(TrainConfig.from_dict(card.training["config"]))
     scale = np.array(test["inputs"].shape[-1:-3:-1], np.float32)  # (W, H): [0, 1] -> pixels
     ground_truth, visibility = test["keypoints"] * scale, test["visibility"]
+    last_frame = test["inputs"][:, -1]
+    if ModelCard.read(single_frame_dir / CARD_FILENAME).inputs[0].datatype == "UINT8":
+        last_frame = np.rint(last_frame * 255).astype(np.uint8)  # the frames are uint8 pixels / 255: exact
     results = {}
     for label, directory, inputs in (
         ("sequence", sequence_dir, test["inputs"]),
-        ("single_frame", single_frame_dir, test["inputs"][:, -1]),
+        ("single_frame", single_frame_dir, last_frame),
     ):
         keypoints, _ = predict_in_batches(onnx_predictor(directory / MODEL_FILENAME), [inputs])
         occluded = visibility == VISIBILITY_OCCLUDED

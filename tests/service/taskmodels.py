@@ -128,7 +128,7 @@ def write_repository(root: Path, files: dict[str, Path]) -> Path:
         "pose",
         1,
         files["pose"],
-        ([spec("image", [-1, 3, *POSE_SIZE])], pose_out),
+        ([TensorSpec(name="image", datatype="UINT8", shape=[-1, 3, *POSE_SIZE])], pose_out),  # pose_cnn takes uint8
         preprocessing=image,
         **KEYPOINTS,
     )

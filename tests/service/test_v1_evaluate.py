@@ -100,7 +100,7 @@ def test_model_pck_on_a_coco_upload_equals_the_training_loader_path(
 ) -> None:
     annotations, images = coco_set(tmp_path)
     people = load_coco_keypoints(tmp_path / "annotations.json", tmp_path, input_size=POSE_SIZE)
-    batch = people.images.transpose(0, 3, 1, 2).astype(np.float32) / 255
+    batch = people.images.transpose(0, 3, 1, 2)  # uint8, as pose_cnn takes them
     scale = np.array([POSE_SIZE[1], POSE_SIZE[0]])
     predicted = reference(task_files["pose"], {"image": batch})["keypoints"] * scale
     expected = compute_pck(predicted, people.keypoints, people.visibility).to_dict()
@@ -284,7 +284,7 @@ def test_model_evaluation_reports_coco_keypoint_ap_as_pycocotools_scores_it(
         points = np.array(person["keypoints"], np.float64).reshape(17, 3)
         crop, _, _, mapping = crop_person(image, grow_box(person["bbox"], CROP_MARGIN), points[:, :2] + 0.5,
                                           points[:, 2], POSE_SIZE, fill=pad_fill(PAD))  # fmt: skip
-        outputs = reference(task_files["pose"], {"image": crop.astype(np.float32).transpose(2, 0, 1)[None] / 255})
+        outputs = reference(task_files["pose"], {"image": crop.transpose(2, 0, 1)[None]})
         in_image = mapping.to_source(outputs["keypoints"][0] * [POSE_SIZE[1], POSE_SIZE[0]]) - 0.5
         flat = np.concatenate([in_image, np.ones((17, 1))], axis=1).ravel().tolist()
         results.append({"image_id": person["image_id"], "category_id": 1, "keypoints": flat,

@@ -36,7 +36,7 @@ def expected_keypoints(onnx: Path, data: bytes) -> np.ndarray:
     image = Image.open(io.BytesIO(data)).convert("RGB")
     grey = round(PAD * 255)
     pixels, geometry = letterbox_image(image, POSE_SIZE, fill=(grey, grey, grey))
-    batch = (pixels.astype(np.float32) / 255).transpose(2, 0, 1)[None]
+    batch = pixels.transpose(2, 0, 1)[None]  # pose_cnn takes uint8 pixels
     points = reference(onnx, {"image": batch})["keypoints"][0] * [POSE_SIZE[1], POSE_SIZE[0]]
     return geometry.to_source(points)
 

@@ -95,7 +95,7 @@ class _KeypointTask(Task):
 
     def loss(self, model: PosecastModel, batch: list[torch.Tensor]) -> torch.Tensor:
         inputs, keypoints, visibility = batch
-        inputs = inputs.float().div_(255.0)  # pixels are kept as uint8 until a batch is on the device
+        # Pixels stay uint8 all the way: the models scale them in their first layer (PixelNormalize).
         outputs = model(inputs, return_heatmaps=self.keypoint_loss.heatmap_weight > 0)
         return self.keypoint_loss(outputs, keypoints, visibility)
 
@@ -147,10 +147,13 @@ class _KeypointTask(Task):
         """Test images of another renderer (`heldout_style`), where the task and the config ask for them."""
         return {}
 
-    @staticmethod
-    def _test_arrays(part: PartArrays) -> Arrays:
+    def _test_arrays(self, part: PartArrays) -> Arrays:
         pixels, keypoints, visibility = part
-        return {"inputs": pixels.astype(np.float32) / 255.0, "keypoints": keypoints, "visibility": visibility}
+        return {"inputs": self.graph_pixels(pixels), "keypoints": keypoints, "visibility": visibility}
+
+    def graph_pixels(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[Any]:
+        """Pixels as the exported graph takes them: floats in [0, 1] (sequence models)."""
+        return pixels.astype(np.float32) / 255.0
 
     def card_fields(self, config: TrainConfig, model: PosecastModel, extra: dict[str, Any]) -> dict[str, Any]:
         model_config = getattr(model, "config")  # noqa: B009  (every pose model has one)
@@ -170,6 +173,10 @@ class _KeypointTask(Task):
 class PoseTask(_KeypointTask):
     card_task = "pose"
 
+    def graph_pixels(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[Any]:
+        """A pose_cnn graph takes uint8 pixels as they are (models/pose_cnn.py, PixelNormalize)."""
+        return pixels
+
     def _heldout_arrays(self, config: TrainConfig) -> Arrays:
         """`data.heldout_samples` images of the evaluation-only renderer: does the model generalize past its own?"""
         if config.data.kind != "synthetic_pose" or config.data.heldout_samples <= 0:
@@ -177,7 +184,7 @@ class PoseTask(_KeypointTask):
         size = tuple(config.model_args.get("input_size", (128, 128)))
         batch = heldout_batch((size[0], size[1]), config.data.heldout_samples)
         return {
-            "heldout_inputs": _nchw(batch.images).astype(np.float32) / 255.0,
+            "heldout_inputs": self.graph_pixels(_nchw(batch.images)),
             "heldout_keypoints": batch.keypoints * np.array([1 / size[1], 1 / size[0]], np.float32),
             "heldout_visibility": batch.visibility,
         }
