@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from starlette.middleware.cors import CORSMiddleware
 
 from service import v2
-from service.api import install_api
+from service.api import install_api, pose
 from service.errors import install_error_handlers
 from service.jobs import JobManager
 from service.logs import configure_logging
@@ -73,7 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = jobs
     app.state.draining = False
     install_error_handlers(app)
-    app.router.routes.extend(v2.FAST_ROUTES)  # first: routes match in order, and V2 infer is the hot path
+    # First: routes match in order, and these are the hot paths (each also has a FastAPI twin for the docs).
+    app.router.routes.extend([*v2.FAST_ROUTES, *pose.FAST_ROUTES])
     app.include_router(v2.models)
     app.include_router(v2.server)
     app.include_router(v2.repository_api)

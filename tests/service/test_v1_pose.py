@@ -125,6 +125,9 @@ def test_png_answer_draws_the_skeleton_on_the_upload(http: httpx.Client) -> None
             400,
             "draws one image",
         ),
+        ({"json": {"images": ["aGVsbG8="]}, "params": {"padding": "9"}}, 400, "query.padding"),
+        ({"json": {"images": ["aGVsbG8="]}, "params": {"flip": "maybe"}}, 400, "query.flip"),
+        ({"json": {"images": ["aGVsbG8="]}, "params": {"format": "yaml"}}, 400, "query.format"),
     ],
 )
 def test_malformed_requests_get_a_precise_4xx(
@@ -174,3 +177,22 @@ def test_a_large_jpeg_decodes_reduced_with_the_same_answer(http: httpx.Client, t
     input_pixel = 560 / POSE_SIZE[1]  # upload pixels per model-input pixel
     full = expected_keypoints(task_files["pose"], buffer.getvalue())
     assert np.abs(points(result) - full).max() < input_pixel
+
+
+def test_the_documented_query_parameters_are_the_ones_served(http: httpx.Client) -> None:
+    """/pose is served by a plain Starlette route (speed) and documented by its FastAPI twin: both read PoseQuery."""
+    from service.api.pose import PoseQuery
+
+    for path in ("/v1/models/{name}/pose", "/v1/models/{name}/versions/{version}/pose"):
+        operation = http.get("/openapi.json").json()["paths"][path]["post"]
+        documented = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
+        assert documented == set(PoseQuery.model_fields)
+    data = encoded((40, 30), 3)
+    plain = http.post("/v1/models/pose/pose", content=data, headers={"content-type": "image/png"})
+    coco = http.post(
+        "/v1/models/pose/pose?format=coco&image_ids=7", content=data, headers={"content-type": "image/png"}
+    )
+    assert plain.status_code == coco.status_code == 200, coco.text
+    assert coco.json()[0]["image_id"] == 7
+    expected = [[p["x"] - 0.5, p["y"] - 0.5, p["confidence"]] for p in plain.json()["results"][0]["keypoints"]]
+    np.testing.assert_allclose(np.reshape(coco.json()[0]["keypoints"], (-1, 3)), expected, atol=1e-4)
