@@ -59,6 +59,7 @@ def serve(settings: Settings, sockets: list[socket.socket] | None = None) -> Non
         port=settings.port,
         log_config=None,  # keep our handler (request ids, JSON)
         log_level=settings.log_level,
+        access_log=settings.access_log,
         timeout_graceful_shutdown=math.ceil(settings.grace_period_s),
         http=with_header_timeout(settings.header_timeout_s),
     )

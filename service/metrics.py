@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -82,26 +83,57 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class _BoundCollectors:
+    request_seconds: Histogram
+    queue_seconds: Histogram
+    compute_seconds: Histogram
+    batch_size: Histogram
+    inferences: Counter
+    executions: Counter
+    pending: Gauge
+    outcomes: dict[str, Counter]  # filled as outcomes occur
+
+
+@dataclass(frozen=True)
 class ModelMetrics:
-    """The collectors bound to one model version's labels."""
+    """The collectors bound to one model version's labels, each bound once: `labels()` looks the label set up
+    under a lock, and every request would pay for it several times."""
 
     metrics: Metrics
     model: str
     version: str
 
+    @cached_property
+    def _bound(self) -> _BoundCollectors:
+        m, labels = self.metrics, (self.model, self.version)
+        return _BoundCollectors(
+            request_seconds=m.request_seconds.labels(*labels),
+            queue_seconds=m.queue_seconds.labels(*labels),
+            compute_seconds=m.compute_seconds.labels(*labels),
+            batch_size=m.batch_size.labels(*labels),
+            inferences=m.inferences.labels(*labels),
+            executions=m.executions.labels(*labels),
+            pending=m.pending.labels(*labels),
+            outcomes={},
+        )
+
     def request(self, outcome: str, seconds: float) -> None:
-        self.metrics.requests.labels(self.model, self.version, outcome).inc()
-        self.metrics.request_seconds.labels(self.model, self.version).observe(seconds)
+        bound = self._bound
+        counter = bound.outcomes.get(outcome)
+        if counter is None:
+            counter = bound.outcomes[outcome] = self.metrics.requests.labels(self.model, self.version, outcome)
+        counter.inc()
+        bound.request_seconds.observe(seconds)
 
     def execution(self, batch_size: int, queue_seconds: Sequence[float], compute_seconds: float) -> None:
-        m = self.metrics
+        bound = self._bound
         for waited in queue_seconds:
-            m.queue_seconds.labels(self.model, self.version).observe(waited)
-        m.compute_seconds.labels(self.model, self.version).observe(compute_seconds)
-        m.batch_size.labels(self.model, self.version).observe(batch_size)
-        m.inferences.labels(self.model, self.version).inc(batch_size)
-        m.executions.labels(self.model, self.version).inc()
+            bound.queue_seconds.observe(waited)
+        bound.compute_seconds.observe(compute_seconds)
+        bound.batch_size.observe(batch_size)
+        bound.inferences.inc(batch_size)
+        bound.executions.inc()
 
     def add_pending(self, delta: int) -> None:
         """Increments, not a set: during a reload the old and the new runner share these labels."""
-        self.metrics.pending.labels(self.model, self.version).inc(delta)
+        self._bound.pending.inc(delta)

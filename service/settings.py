@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field("text", description="`json` writes one JSON object per line.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Root log level.")
+    access_log: bool = Field(
+        True,
+        description="One log line per request (uvicorn's access log). Off saves its CPU at high request rates "
+        "(benchmarks/README.md); /metrics still counts every inference request.",
+    )
     require_gpu: bool = Field(
         False, description="Refuse to start unless a GPU execution provider is available and actually active."
     )
