@@ -18,6 +18,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
+DTYPES = {"FP32": np.dtype(np.float32), "UINT8": np.dtype(np.uint8)}  # what the benchmarked models take
 
 
 def create_app(model: str, threads: int = 1) -> FastAPI:
@@ -35,9 +36,9 @@ def create_app(model: str, threads: int = 1) -> FastAPI:
         body = await request.body()
         length = int(request.headers[HEADER_LENGTH])
         feeds, offset = {}, length
-        for spec in json.loads(body[:length])["inputs"]:  # FP32 binary tensors only
-            size = spec["parameters"]["binary_data_size"]
-            feeds[spec["name"]] = np.frombuffer(body, np.float32, size // 4, offset).reshape(spec["shape"])
+        for spec in json.loads(body[:length])["inputs"]:  # binary tensors only
+            size, dtype = spec["parameters"]["binary_data_size"], DTYPES[spec["datatype"]]
+            feeds[spec["name"]] = np.frombuffer(body, dtype, size // dtype.itemsize, offset).reshape(spec["shape"])
             offset += size
         names = [output.name for output in session.get_outputs()]
         arrays = session.run(names, feeds)
@@ -59,7 +60,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     args = parser.parse_args()
     app = create_app(args.model, args.threads)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, loop="uvloop", http="httptools")  # access log on, as posecast
+    # No access log, as posecast and PyTriton in the peer benchmark.
+    uvicorn.run(app, host="127.0.0.1", port=args.port, loop="uvloop", http="httptools", access_log=False)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from service.runtime import OnnxSession
 PYTRITON_PYTHON = ROOT / "benchmarks" / ".pytriton-venv" / "bin" / "python"
 INSTALL = "run `bash scripts/install-bench-deps.sh`"
 RAW_BATCHES = (1, 8, 32)
+SERVER_THREADS_B1 = peers_report.SERVER_LATENCY_BASE  # raw batch 1 on the servers' intra-op threads
 MAX_BATCH = 32  # posecast's and PyTriton's, and the largest raw batch
 PYTRITON_DELAY_MS = 2.0  # PyTriton's batching window; posecast keeps its default (0: adaptive)
 CPU = "CPUExecutionProvider"  # the peers run on CPU, so everything here does
@@ -97,7 +98,8 @@ def launchers(
 ) -> tuple[dict[str, Callable[[Path], ServerProcess]], dict[str, str]]:
     """How to start each server (log path in, process out), and the servers that cannot start here."""
     model, threads = str(workload.folder / MODEL_FILENAME), ["--threads", str(runtime.intra_op_threads)]
-    posecast = runtime.server_settings(MAX_BATCH) | {"workers": str(workers)}
+    # No access log: a log line per request costs CPU the peers do not spend (PyTriton logs nothing per request).
+    posecast = runtime.server_settings(MAX_BATCH) | {"workers": str(workers), "access_log": "false"}
     starts: dict[str, Callable[[Path], ServerProcess]] = {
         "posecast": lambda log: ServerProcess.start(repository, log, posecast),
         "naive": functools.partial(_launch, [sys.executable, "-m", "benchmarks.naive", model, *threads]),
@@ -168,21 +170,28 @@ def _problem(row: Row, url: str, expected: Mapping[str, np.ndarray]) -> str | No
     return None
 
 
-def raw_baseline(session: OnnxSession, workload: Workload, duration_s: float) -> dict[str, dict[str, float]]:
-    """session.run back to back in this process at each batch size: the floor every server row is held to."""
+def raw_baseline(
+    session: OnnxSession, server_session: OnnxSession, threads: tuple[int, int], workload: Workload, duration_s: float
+) -> dict[str, dict[str, float]]:
+    """session.run back to back in this process: at each batch size on every core (`session`, the floor every
+    server row is held to), and at batch 1 on the servers' thread count (`server_session`: what serving adds to
+    the very same model run). `threads`: their intra-op thread counts."""
+    runs = [(str(size), session, size, threads[0]) for size in RAW_BATCHES]
+    runs.append((SERVER_THREADS_B1, server_session, 1, threads[1]))
     raw = {}
-    for size in RAW_BATCHES:
+    for key, runner, size, count in runs:
         feeds = {name: np.repeat(array, size, axis=0) for name, array in workload.inputs.items()}  # (B, 3, H, W)
-        session.run(feeds)  # warm-up at this shape
-        result = blocking_loop(functools.partial(session.run, feeds), count=sys.maxsize, time_cap_s=duration_s)
-        raw[str(size)] = {
+        runner.run(feeds)  # warm-up at this shape
+        result = blocking_loop(functools.partial(runner.run, feeds), count=sys.maxsize, time_cap_s=duration_s)
+        raw[key] = {
             "batch": size,
+            "threads": count,
             "runs": len(result.latencies_s),
             "samples_per_s": round(size * result.requests_per_s, 2),
             "p50_ms": round(result.percentile_ms(50), 3),
             "p99_ms": round(result.percentile_ms(99), 3),
         }
-        print(f"raw onnxruntime batch {size}: {raw[str(size)]}", flush=True)
+        print(f"raw onnxruntime {key}: {raw[key]}", flush=True)
     return raw
 
 
@@ -228,12 +237,14 @@ def run(
     started, timestamp = report.load_average(), report.timestamp()
     raw_runtime = replace(runtime, intra_op_threads=raw_threads)
     _, session = open_version(workload.folder, workload.name, workload.version, raw_runtime.settings(repository))
+    _, server_session = open_version(workload.folder, workload.name, workload.version, runtime.settings(repository))
     with (
         tempfile.TemporaryDirectory(prefix="posecast-peers-") as scratch,
         servers(workload, repository, Path(scratch), runtime, workers) as found,
     ):
         check_answers(table, found, session.run(workload.inputs))
-        raw = raw_baseline(session, workload, duration_s)
+        threads = (raw_threads, runtime.intra_op_threads)
+        raw = raw_baseline(session, server_session, threads, workload, duration_s)
         cells = load(table, found, clients, duration_s, warmup_s, Path(scratch))
     results: dict[str, Any] = {
         "timestamp": timestamp,

@@ -25,6 +25,8 @@ from pytriton.decorators import batch  # type: ignore[import-not-found]
 from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor  # type: ignore[import-not-found]
 from pytriton.triton import Triton, TritonConfig  # type: ignore[import-not-found]
 
+DTYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8}  # what the benchmarked models take
+
 
 def onnx_session(path: Path, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
@@ -35,7 +37,7 @@ def onnx_session(path: Path, threads: int) -> ort.InferenceSession:
 
 def tensors(args: list[Any]) -> list[Tensor]:
     """Triton's per-sample signature: the ONNX graph's, less its (dynamic) batch axis."""
-    return [Tensor(name=arg.name, dtype=np.float32, shape=tuple(arg.shape[1:])) for arg in args]
+    return [Tensor(name=arg.name, dtype=DTYPES[arg.type], shape=tuple(arg.shape[1:])) for arg in args]
 
 
 def serve(args: argparse.Namespace) -> None:

@@ -35,6 +35,8 @@ def test_every_cell_gets_ratios_and_the_run_its_targets(peer_results: dict[str, 
     assert versus_naive["met"] is False
     latency = targets["V2 binary p50 at 1 client(s) - raw batch 1 p50 (ms)"]
     assert (latency["value"], latency["at_most"], latency["met"]) == (pytest.approx(0.5), True, True)
+    same_threads = targets["V2 binary p50 at 1 client(s) - raw batch 1 p50 on the servers' threads (ms)"]
+    assert (same_threads["value"], same_threads["met"]) == (pytest.approx(0.25), True)  # 2.5 ms over 2.25 ms
 
 
 def test_a_skipped_row_makes_its_target_not_applicable(peer_results: dict[str, Any]) -> None:
@@ -54,7 +56,11 @@ def test_markdown_has_raw_rows_every_cell_and_the_targets(peer_results: dict[str
     peer_results["rows"][0]["cells"]["1"]["p99_ms"] = math.nan  # fewer than 100 answers: hey gave no p99
     peers_report.add_ratios(peer_results)
     text = peers_report.markdown(peer_results)
-    assert "| raw onnxruntime, batch 32 (samples/s) | in-process | 1000.0 | 32.00 | 48.00 | 0 | 1.00 | |" in text
+    assert (
+        "| raw onnxruntime, batch 32, 2 threads (samples/s) | in-process | 1000.0 | 32.00 | 48.00 | 0 | 1.00 | |"
+        in text
+    )
+    assert "| raw onnxruntime, batch 1, 1 thread (samples/s) | in-process | 400.0 | 2.25 | 3.38 | 0 | 0.40 | |" in text
     assert "| posecast V2 binary | 1 | 50.0 | 2.5 | n/a | 0 | 0.05 | +0.50 |" in text
     assert text.count("| naive FastAPI, V2 binary |") == 3
     assert "| V2 binary req/s at 64 clients / raw batch 32 samples/s | 0.10 | >= 0.7 | no |" in text
