@@ -211,7 +211,9 @@ def sample_inputs(card: ModelCard, length: int = SEQUENCE_LENGTH, seed: int = 0)
     for spec in card.inputs:
         dtype = tensors.numpy_dtype(spec.datatype)
         if dtype.kind != "f" and dtype != np.uint8:
-            raise SystemExit(f"model {card.name}: input {spec.name} is {spec.datatype}; benchmarks send floats or UINT8")
+            raise SystemExit(
+                f"model {card.name}: input {spec.name} is {spec.datatype}; benchmarks send floats or UINT8"
+            )
         shape = [1, *(length if dim == -1 else dim for dim in spec.shape[1:])]
         values = rng.random(shape) if dtype.kind == "f" else rng.integers(0, 256, shape)
         inputs[spec.name] = values.astype(dtype)
