@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; `settings` defaults to the environment (`POSECAST_*`)."""
     settings = settings or Settings()
     configure_logging(settings.log_format, settings.log_level)
-    metrics = Metrics()
+    metrics = Metrics(shared=settings.workers > 1)
     repository = ModelRepository(settings, metrics)
     jobs = JobManager(settings.max_jobs, settings.job_ttl_s, settings.jobs_dir)
 

@@ -1,4 +1,9 @@
-"""Prometheus collectors, one registry per app so tests can build many apps in one process."""
+"""Prometheus collectors, one registry per app so tests can build many apps in one process.
+
+With several workers (POSECAST_WORKERS) each process writes its samples to files in the folder the supervisor
+names in prometheus_client's PROMETHEUS_MULTIPROC_DIR, and /metrics, whichever worker answers it, sums them:
+a scrape sees the server, not the one process the balancer picked (prometheus_client's multiprocess mode).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -23,7 +29,9 @@ _LABELS = ("model", "version")
 class Metrics:
     """Every collector the server exports on /metrics."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: bool = False) -> None:
+        """`shared`: this process is one of several workers, whose samples /metrics adds up."""
+        self.shared = shared
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -55,13 +63,19 @@ class Metrics:
         )
         self.inferences = Counter("posecast_inferences", "Samples inferred.", _LABELS, registry=r)
         self.executions = Counter("posecast_executions", "Session runs.", _LABELS, registry=r)
-        self.pending = Gauge("posecast_pending_requests", "Requests queued or running.", _LABELS, registry=r)
-        self.ready = Gauge("posecast_model_ready", "1 when the model version serves.", _LABELS, registry=r)
+        # Across workers: requests waiting add up; a version is ready, on a provider, where any live worker says so.
+        self.pending = Gauge(
+            "posecast_pending_requests", "Requests queued or running.", _LABELS, registry=r, multiprocess_mode="livesum"
+        )
+        self.ready = Gauge(
+            "posecast_model_ready", "1 when the model version serves.", _LABELS, registry=r, multiprocess_mode="livemax"
+        )
         self.provider = Gauge(
             "posecast_model_provider",
             "1 for the execution provider in use.",
             [*_LABELS, "provider"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self._providers: dict[tuple[str, str], str] = {}
 
@@ -70,6 +84,7 @@ class Metrics:
         self.ready.labels(model, version).set(1 if ready else 0)
         previous = self._providers.pop((model, version), None)
         if previous is not None:
+            self.provider.labels(model, version, previous).set(0)  # workers: the file keeps what was last set
             self.provider.remove(model, version, previous)
         if ready and provider:
             self.provider.labels(model, version, provider).set(1)
@@ -79,7 +94,11 @@ class Metrics:
         return ModelMetrics(self, model, version)
 
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        if not self.shared:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker)
+        return generate_latest(every_worker), CONTENT_TYPE_LATEST
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 When Python is the bottleneck (one event loop per process, the GIL), more processes feed the runtime better;
 each loads its own sessions. The supervisor binds the socket once, starts the workers (spawned: no state inherited
 but the socket and the environment), forwards SIGTERM/SIGINT so every worker drains, and restarts a worker that
-dies. Workers share a folder for evaluation jobs, so any of them answers a job's status.
+dies. Workers share a folder for evaluation jobs, so any of them answers a job's status, and one for metric
+samples, so any of them answers /metrics for all (service/metrics.py).
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from types import FrameType
 
+from prometheus_client.multiprocess import mark_process_dead
+
 from service.settings import Settings
 
 logger = logging.getLogger("service")
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own; read when a worker imports it
 RESTARTS_PER_MINUTE = 5  # more crashes than this and the supervisor stops: something is wrong with every worker
 POLL_S = 0.5
 
@@ -43,6 +47,8 @@ class Supervisor:
         listener = socket.create_server((settings.host, settings.port), family=family, backlog=2048)
         jobs = settings.jobs_dir or Path(tempfile.mkdtemp(prefix="posecast-jobs-"))
         os.environ["POSECAST_JOBS_DIR"] = str(jobs)  # the workers' Settings() read it
+        samples = Path(tempfile.mkdtemp(prefix="posecast-metrics-"))
+        os.environ[METRICS_DIR_VARIABLE] = str(samples)  # prometheus_client in each worker writes its samples there
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._stop)
         workers = [self._start(listener, index) for index in range(settings.workers)]
@@ -55,6 +61,7 @@ class Supervisor:
                     if worker.is_alive() or self._stopping:
                         continue
                     logger.error("worker %d (pid %s) exited with %s", index, worker.pid, worker.exitcode)
+                    mark_process_dead(worker.pid, str(samples))  # its gauges leave the sums; its counters stay
                     if not self._may_restart():
                         logger.error("workers keep dying: %d restarts within a minute; stopping", RESTARTS_PER_MINUTE)
                         self._stopping, status = True, 1
@@ -72,6 +79,7 @@ class Supervisor:
             listener.close()
             if settings.jobs_dir is None:
                 shutil.rmtree(jobs, ignore_errors=True)
+            shutil.rmtree(samples, ignore_errors=True)
         return status
 
     def _start(self, listener: socket.socket, index: int) -> SpawnProcess:

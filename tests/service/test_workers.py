@@ -1,5 +1,5 @@
-"""POSECAST_WORKERS=2 over a real supervisor: both workers serve one port, a job answers from either, a killed
-worker is replaced while the other serves, and SIGTERM drains and stops them all."""
+"""POSECAST_WORKERS=2 over a real supervisor: both workers serve one port, /metrics and a job answer for both
+from either, a killed worker is replaced while the other serves, and SIGTERM drains and stops them all."""
 
 from __future__ import annotations
 
@@ -39,6 +39,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def metric_value(url: str, series: str) -> float:
+    """One series of /metrics, scraped on a fresh connection (so either worker may answer)."""
+    text = httpx.get(f"{url}/metrics").text
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{series} not in /metrics:\n{text}")
+
+
 def forecast(url: str) -> int:
     """One request on a fresh connection, which either worker may accept."""
     body = {"sequence": [[[1.0, 2.0]] * 17] * 6, "horizon": 2}
@@ -63,6 +72,13 @@ def test_workers_share_the_port_restart_and_drain(task_repository: Path, tmp_pat
             assert set(pool.map(forecast, [server.url] * 200)) == {200}
         used = {pid: cpu_seconds(pid) - before[pid] for pid in first}
         assert all(seconds > 0.05 for seconds in used.values()), used  # both took a share of the traffic
+        # /metrics counts every worker's requests, whichever worker answers the scrape.
+        for _ in range(6):
+            assert (
+                metric_value(server.url, 'posecast_requests_total{model="keypoints",outcome="success",version="1"}')
+                == 200
+            )
+            assert metric_value(server.url, 'posecast_model_ready{model="keypoints",version="1"}') == 1
 
         # A job runs in one worker; every status request, whichever worker takes it, answers it.
         data, _, _ = sequences_npz(30, 3)
