@@ -23,7 +23,7 @@ from modelcard.letterbox import Letterbox
 from service.errors import InvalidInput, PayloadTooLarge
 from service.model import Infer
 from service.tasks.forecast import to_history
-from service.tasks.images import Decoded, PixelBudget, decode_image, decode_reduced, to_model_input
+from service.tasks.images import Decoded, Fit, PixelBudget, decode_image, decode_reduced, to_model_input
 from service.tasks.pose_inputs import Box, Crop, crop, input_size, model_input
 from service.tasks.pose_outputs import decode_card_outputs, merge_flipped
 
@@ -109,12 +109,12 @@ def _plan(uploads: Sequence[bytes | str], card: ModelCard, options: PoseOptions,
     spec = card.pose_spec
     size = input_size(card)
     padding = spec.box_padding if options.padding is None else options.padding
-    # A whole image is letterboxed down to the input: a large JPEG may decode at a fraction of its size, as long
-    # as that still leaves twice the input's pixels to resample from. Boxes and drawings need every pixel.
+    # A whole image is resampled down to the input: a large JPEG may decode at a fraction of its size, as long as
+    # that keeps the pixels the input gets from it. Boxes and drawings need every pixel.
     reducible = options.boxes is None and not options.draw
-    at_least = 2 * max(size) if reducible else 0
+    fit = Fit(size, stretch=spec.input.resize == "stretch") if reducible else None
     budget = PixelBudget(max_pixels)
-    images = [decode_reduced(data, budget, f"image {i}", at_least=at_least) for i, data in enumerate(uploads)]
+    images = [decode_reduced(data, budget, f"image {i}", fit=fit) for i, data in enumerate(uploads)]
     crops: list[Crop] = []
     owners: list[int] = []
     for i, decoded in enumerate(images):

@@ -21,7 +21,7 @@ from service import jobs as jobs_module
 from service.errors import InvalidInput, JobNotFound, Overloaded, PayloadTooLarge
 from service.jobs import Job, JobManager
 from service.tasks.evalsets import SetLimits, read_pose_set
-from service.tasks.images import PixelBudget, decode_image, decode_reduced
+from service.tasks.images import Fit, PixelBudget, decode_image, decode_reduced
 from service.tasks.pose_inputs import input_size
 from service.tasks.pose_outputs import decode_card_outputs
 
@@ -178,7 +178,7 @@ def test_large_jpegs_decode_reduced_and_points_scale_back() -> None:
         exif[0x0112] = orientation
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=95, exif=exif)
-        decoded = decode_reduced(buffer.getvalue(), PixelBudget(2_000_000), at_least=128)
+        decoded = decode_reduced(buffer.getvalue(), PixelBudget(2_000_000), fit=Fit((128, 128)))
         assert decoded.factor == factor
         assert decoded.size == ((1601, 1203) if orientation == 1 else (1203, 1601))
         bright = np.argwhere(np.asarray(decoded.image)[..., 0] > 128)  # (row, column)
@@ -186,7 +186,28 @@ def test_large_jpegs_decode_reduced_and_points_scale_back() -> None:
         np.testing.assert_allclose(found, centre, atol=decoded.factor)
     png = io.BytesIO()
     image.save(png, format="PNG")
-    assert decode_reduced(png.getvalue(), PixelBudget(2_000_000), at_least=128).factor == 1  # only JPEGs reduce
+    assert decode_reduced(png.getvalue(), PixelBudget(2_000_000), fit=Fit((128, 128))).factor == 1  # JPEGs only
+
+
+@pytest.mark.parametrize(
+    ("size", "fit", "factor"),
+    [
+        ((1920, 1080), Fit((128, 128)), 8),  # letterboxed to 128 x 72: 240 x 135 keeps both
+        ((320, 240), Fit((128, 128)), 2),  # to 128 x 96: 160 x 120
+        ((320, 240), Fit((128, 128), stretch=True), 1),  # stretched to 128 x 128: 120 rows would be too few
+        ((1920, 1080), Fit((256, 192)), 8),  # letterboxed to 192 x 108 (H, W = 256, 192): 240 x 135
+        ((100, 80), Fit((128, 128)), 1),  # smaller than the input: never reduced
+    ],
+)
+def test_a_jpeg_decodes_as_small_as_the_input_it_fills_allows(size: tuple[int, int], fit: Fit, factor: int) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (90, 120, 150)).save(buffer, format="JPEG")
+    decoded = decode_reduced(buffer.getvalue(), PixelBudget(10_000_000), fit=fit)
+    assert decoded.factor == factor
+    assert decoded.size == size
+    wanted = fit.resampled_size(*size)
+    assert decoded.image.width >= min(wanted[0], size[0])
+    assert decoded.image.height >= min(wanted[1], size[1])
 
 
 def test_a_shared_folder_lets_every_process_answer_for_a_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -63,7 +63,9 @@ def test_images_of_any_size_in_one_request_match_local_onnxruntime(
     assert [(r["width"], r["height"]) for r in body["results"]] == [(90, 120), (200, 50), (64, 48)]
     for data, result in zip(uploads, body["results"], strict=True):
         assert len(result["keypoints"]) == 17
-        np.testing.assert_allclose(points(result), expected_keypoints(task_files["pose"], data), atol=1e-3)
+        # The JPEG decodes at half size (DCT scaling, as big as the input needs), the reference in full: a few
+        # thousandths of a pixel apart.
+        np.testing.assert_allclose(points(result), expected_keypoints(task_files["pose"], data), atol=0.01)
         assert all(0 <= p["confidence"] <= 1 for p in result["keypoints"])
 
 
@@ -164,8 +166,8 @@ def test_api_keys_guard_the_task_endpoints(server: Server) -> None:
 
 
 def test_a_large_jpeg_decodes_reduced_with_the_same_answer(http: httpx.Client, task_files: dict[str, Path]) -> None:
-    """A 560 x 420 JPEG decodes at 1/2 (both sides still over twice the input's, within the test server's pixel
-    limit): keypoints agree with the full decode to within one model-input pixel, in the upload's pixels and size."""
+    """A 560 x 420 JPEG letterboxed into 64 x 48 decodes at 1/8 (70 x 53, still over the input on each axis):
+    keypoints agree with the full decode to within one model-input pixel, in the upload's pixels and size."""
     rows, columns = np.mgrid[0:420, 0:560]
     smooth = np.stack([columns / 560, rows / 420, np.sin(columns / 37.0) * np.cos(rows / 23.0) / 2 + 0.5], -1)
     buffer = io.BytesIO()
