@@ -136,6 +136,7 @@ def test_pose_cnn_reaches_its_pck_targets(evaluated: dict[str, tuple[dict[str, A
     assert _pck(metrics, "0.2") >= 0.95
     assert _pck(metrics, "0.1") >= 0.85
     assert _pck(metrics, "0.05") >= 0.60
+    assert metrics["pck_heldout_style"]["pck"]["0.2"] >= 0.8  # a drawing style training never sees
 
 
 def test_motion_transformer_halves_constant_velocity_error(

@@ -1,5 +1,5 @@
-"""Ways to draw one posed figure beyond the clothed renderer: other bodies, silhouettes, textures, outlines and
-stick figures of any line width, over clutter or a scene photograph.
+"""Ways to draw one posed figure beyond the clothed renderer: other bodies, silhouettes, textures, outlines,
+stick figures of any line width and plump smooth cartoons, over clutter or a scene photograph.
 
 Training draws a style per image (`AugmentConfig.styles`), so the network has to find joints from the shape of
 a body rather than from one renderer's colours and outlines. Coordinates are continuous pixels, as in `scene`.
@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter
 
-from training.data.body import BodyShape, Figure
-from training.data.render import Style, draw_figure, sample_style
-from training.data.scene import RGB, random_colour
+from training.data.body import BodyShape, Figure, FloatArray
+from training.data.render import Style, draw_figure, sample_style, shade
+from training.data.scene import RGB, as_points, random_colour
 
 Drawer = Callable[[Image.Image, Figure, np.random.Generator], None]
 _WHITE: RGB = (255, 255, 255)
@@ -158,12 +158,107 @@ def _stick(image: Image.Image, figure: Figure, rng: np.random.Generator) -> None
                 draw.ellipse((point[0] - r, point[1] - r, point[0] + r, point[1] + r), fill=base)
 
 
+def _muted(rng: np.random.Generator) -> RGB:
+    """A random colour, often mixed towards white or grey: pastel and dull fabrics as well as loud ones."""
+    colour = np.array(random_colour(rng), dtype=np.float64)
+    if rng.random() < 0.6:
+        colour += rng.uniform(0.2, 0.7) * (rng.choice([255.0, 128.0]) - colour)
+    r, g, b = (int(v) for v in colour)
+    return r, g, b
+
+
+def _swollen(p: FloatArray, q: FloatArray, radius: float, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """Outline of a limb from joint p to joint q whose width varies along it: padded sleeves, puffy trousers,
+    tapering or swelling flesh. A superellipse profile (exponent 1.5-4: pointed to boxy) reaching `radius` at its
+    widest, running 0.3-1 radius past both joints, thicker at one end by up to +-40 %. It runs further where
+    needed to keep 40 % of the width at the joints, so a joint never sits on a vanishing tip."""
+    axis = q - p
+    length = max(float(np.hypot(*axis)), 1e-6)
+    along, across = axis / length, np.array([-axis[1], axis[0]]) / length
+    power, taper = rng.uniform(1.5, 4.0), rng.uniform(-0.4, 0.4)
+    joint_at = (1 - 0.4**power) ** (1 / power)  # |2t - 1| where the profile is 40 % wide
+    over = max(rng.uniform(0.3, 1.0) * radius, length * (1 / joint_at - 1) / 2)
+    t = np.linspace(0.0, 1.0, 17)
+    width = radius * (1 - np.abs(2 * t - 1) ** power) ** (1 / power) * (1 + taper * (1 - 2 * t))
+    s = -over + t * (length + 2 * over)
+    side = p + s[:, None] * along
+    points = np.concatenate([side + width[:, None] * across, (side - width[:, None] * across)[::-1]])
+    return as_points(points)
+
+
+def _coat(figure: Figure, radius: float, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """The trunk as one rounded body from the shoulders to below the hips: a coat, a dress, a round belly."""
+    k = figure.keypoints
+    shoulders, hips = (k[5] + k[6]) / 2, (k[11] + k[12]) / 2
+    half = 0.5 * float(np.hypot(*(k[5] - k[6]))) + radius * rng.uniform(0.5, 1.5)
+    return _swollen(shoulders, hips + rng.uniform(0.0, 0.6) * (hips - shoulders), max(half, radius), rng)
+
+
+def _puffy(image: Image.Image, figure: Figure, rng: np.random.Generator) -> None:
+    """A plump cartoon: swollen limbs of varying width, a trunk that may swallow the hips, flat colours with
+    or without a dark edge, often drawn smooth (supersampled) and over an out-of-focus backdrop."""
+    if rng.random() < 0.5:  # shallow depth of field: the scene behind is soft
+        image.paste(image.filter(ImageFilter.GaussianBlur(rng.uniform(1.5, 5.0))))
+    factor = 3 if rng.random() < 0.7 else 1
+    canvas = image.resize((image.width * factor, image.height * factor)) if factor > 1 else image
+    draw = ImageDraw.Draw(canvas)
+    px = figure.scale * factor
+    k = figure.keypoints * factor
+    radius = rng.uniform(0.03, 0.075) * px  # limb half-width at its widest
+    scheme = rng.integers(3)  # one colour, trunk / limbs / head, or one per segment
+    base = [_muted(rng) for _ in range(3)]
+    edge = rng.random() < 0.3
+    edge_width = max(1.0, rng.uniform(0.5, 1.5) * factor)
+
+    def colour(part: int) -> RGB:
+        return base[0] if scheme == 0 else base[part] if scheme == 1 else _muted(rng)
+
+    def shape(points: list[tuple[float, float]], fill: RGB) -> None:
+        draw.polygon(points, fill=fill, outline=shade(fill, 0.45) if edge else None, width=round(edge_width))
+
+    def limb(a: FloatArray, b: FloatArray, r: float, part: int) -> None:
+        shape(_swollen(a, b, r, rng), colour(part))
+
+    def blob(centre: FloatArray, rx: float, ry: float, part: int) -> RGB:
+        x, y = float(centre[0]), float(centre[1])
+        fill = colour(part)
+        draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=fill, outline=shade(fill, 0.45) if edge else None)
+        return fill
+
+    legs = rng.uniform(1.0, 1.4)
+    for side in (0, 1):
+        limb(k[11 + side], k[13 + side], legs * radius, 1)
+        limb(k[13 + side], k[15 + side], legs * radius * rng.uniform(0.8, 1.1), 1)
+        limb(k[15 + side], figure.toe_tips[side] * factor, 0.6 * radius, 0)
+    if rng.random() < 0.6:
+        shape(_coat(dataclasses.replace(figure, keypoints=k), radius, rng), colour(0))
+    else:
+        trunk = np.stack([k[5], k[6], k[12], k[11]])
+        centre = trunk.mean(axis=0)
+        shape(as_points(centre + (trunk - centre) * rng.uniform(1.1, 1.4)), colour(0))
+    for side in (0, 1):
+        limb(k[5 + side], k[7 + side], radius, 1)
+        limb(k[7 + side], k[9 + side], radius * rng.uniform(0.7, 1.0), 1)
+        if rng.random() < 0.7:
+            blob(figure.hand_tips[side] * factor, 0.9 * radius, 0.9 * radius, 2)
+    head = figure.shape.head * px * rng.uniform(1.0, 1.4)
+    face = shade(blob(figure.head_centre * factor, head * rng.uniform(0.85, 1.0), head, 2), 0.3)
+    if rng.random() < 0.7:  # eyes, nose and ears as dots where they face us
+        for index in np.flatnonzero(~figure.face_hidden):
+            x, y = (float(v) for v in k[index])
+            dot = rng.uniform(0.06, 0.12) * head
+            draw.ellipse((x - dot, y - dot, x + dot, y + dot), fill=face)
+    if factor > 1:
+        image.paste(canvas.resize(image.size, Image.Resampling.LANCZOS))
+
+
 DRAWERS: dict[str, Drawer] = {
     "clothed": _clothed,
     "silhouette": _silhouette,
     "textured": _textured,
     "outline": _outline,
     "stick": _stick,
+    "puffy": _puffy,
 }
 
 

@@ -18,7 +18,7 @@ from training.data.synthetic_pose import PoseConfig, place_figure, pose_batch
 FLAT = (3, 250, 7)
 
 
-@pytest.mark.parametrize("style", ["clothed", "silhouette", "textured", "stick"])
+@pytest.mark.parametrize("style", ["clothed", "silhouette", "textured", "stick", "puffy"])
 def test_filled_styles_cover_every_body_keypoint(style: str) -> None:
     for seed in range(3):
         rng = np.random.default_rng(seed)
@@ -41,6 +41,22 @@ def test_outline_draws_around_the_body_and_leaves_its_inside_empty() -> None:
     assert (changed & ~mask).any(), "the contour lies outside the body"
     hips = ((figure.keypoints[11] + figure.keypoints[12]) / 2).astype(int)
     assert not changed[hips[1], hips[0]], "the middle of the body stays background"
+
+
+def test_puffy_is_deterministic_and_stays_on_the_figure() -> None:
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        figure = place_figure(pose_figure(sample_shape(rng), sample_pose(rng)), rng, (128, 128), (0.6, 0.8), 30, 0)
+        images = [Image.new("RGB", (128, 128), FLAT) for _ in range(2)]
+        for image in images:
+            DRAWERS["puffy"](image, figure, np.random.default_rng([seed, 1]))
+        first, again = (np.asarray(image) for image in images)
+        np.testing.assert_array_equal(first, again)
+        changed = np.argwhere((first != FLAT).any(axis=-1))[:, ::-1] + 0.5  # (x, y) pixel centres
+        points = figure.outline_points()
+        margin = 0.2 * figure.scale  # swollen limbs, the trunk and a larger head reach past the joints
+        assert (changed >= points.min(axis=0) - margin).all()
+        assert (changed <= points.max(axis=0) + margin).all()
 
 
 def test_vary_shape_stays_within_its_spread() -> None:
