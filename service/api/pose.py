@@ -177,6 +177,7 @@ FAST_ROUTES = [
 
 
 async def answer_pose(request: Request, name: str, version: str | None, query: PoseQuery) -> Response | PoseResponse:
+    """The one /pose handler behind both routes: read the uploads, estimate, answer as JSON, COCO or a PNG."""
     started = time.perf_counter()
     settings = settings_of(request)
     uploads = await read_uploads(request, settings.max_images_per_request, query.boxes)
