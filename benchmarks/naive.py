@@ -17,8 +17,9 @@ import onnxruntime as ort
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from service.tensors import numpy_dtype
+
 HEADER_LENGTH = "Inference-Header-Content-Length"
-DTYPES = {"FP32": np.dtype(np.float32), "UINT8": np.dtype(np.uint8)}  # what the benchmarked models take
 
 
 def create_app(model: str, threads: int = 1) -> FastAPI:
@@ -37,7 +38,7 @@ def create_app(model: str, threads: int = 1) -> FastAPI:
         length = int(request.headers[HEADER_LENGTH])
         feeds, offset = {}, length
         for spec in json.loads(body[:length])["inputs"]:  # binary tensors only
-            size, dtype = spec["parameters"]["binary_data_size"], DTYPES[spec["datatype"]]
+            size, dtype = spec["parameters"]["binary_data_size"], numpy_dtype(spec["datatype"])
             feeds[spec["name"]] = np.frombuffer(body, dtype, size // dtype.itemsize, offset).reshape(spec["shape"])
             offset += size
         names = [output.name for output in session.get_outputs()]

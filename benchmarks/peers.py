@@ -36,7 +36,6 @@ from service.runtime import OnnxSession
 PYTRITON_PYTHON = ROOT / "benchmarks" / ".pytriton-venv" / "bin" / "python"
 INSTALL = "run `bash scripts/install-bench-deps.sh`"
 RAW_BATCHES = (1, 8, 32)
-SERVER_THREADS_B1 = peers_report.SERVER_LATENCY_BASE  # raw batch 1 on the servers' intra-op threads
 MAX_BATCH = 32  # posecast's and PyTriton's, and the largest raw batch
 PYTRITON_DELAY_MS = 2.0  # PyTriton's batching window; posecast keeps its default (0: adaptive)
 CPU = "CPUExecutionProvider"  # the peers run on CPU, so everything here does
@@ -177,7 +176,7 @@ def raw_baseline(
     server row is held to), and at batch 1 on the servers' thread count (`server_session`: what serving adds to
     the very same model run). `threads`: their intra-op thread counts."""
     runs = [(str(size), session, size, threads[0]) for size in RAW_BATCHES]
-    runs.append((SERVER_THREADS_B1, server_session, 1, threads[1]))
+    runs.append((peers_report.SERVER_LATENCY_BASE, server_session, 1, threads[1]))
     raw = {}
     for key, runner, size, count in runs:
         feeds = {name: np.repeat(array, size, axis=0) for name, array in workload.inputs.items()}  # (B, 3, H, W)

@@ -82,8 +82,8 @@ def decode_reduced(
 ) -> Decoded:
     """`decode_image`, letting a JPEG that will be resampled to `fit` decode at 1/2, 1/4 or 1/8 of its size
     (libjpeg's DCT scaling: a fraction of the cost of a full decode, and a box filter of its own) as long as each
-    axis keeps at least the pixels it will cover in the model input. Against the full decode that changes the input
-    less than a full decode shrunk by `letterbox_image` does (a 1920x1080 photo: mean |difference| 0.9 of 255)."""
+    axis keeps at least the pixels it will cover in the model input. The pose tests hold the keypoints of such a
+    decode to the full decode's within one input pixel."""
     data = decode_base64(upload, label) if isinstance(upload, str) else upload
     if not data:
         raise InvalidInput(f"{label} is empty; expected {_EXPECTED}")
