@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,9 +30,10 @@ from benchmarks.load import EncodedRequest, blocking_loop, decode, encode
 from benchmarks.server import ROOT, ServerProcess, free_port
 from benchmarks.serving import RESULTS, Runtime, _positive
 from benchmarks.workloads import Workload, find_workloads, jpeg_photo
-from modelcard import MODEL_FILENAME
+from modelcard import MODEL_FILENAME, ModelCard
 from service.repository import open_version
 from service.runtime import OnnxSession
+from service.tasks.pose import PoseOptions, prepare
 
 PYTRITON_PYTHON = ROOT / "benchmarks" / ".pytriton-venv" / "bin" / "python"
 INSTALL = "run `bash scripts/install-bench-deps.sh`"
@@ -52,6 +54,7 @@ class Row:
     path: str
     body: EncodedRequest
     v2: bool  # the answer is a V2 infer response, checked against onnxruntime's outputs
+    fewest_only: bool = False  # a latency row: measured at the fewest clients only
 
 
 @dataclass
@@ -85,6 +88,15 @@ def rows(workload: Workload) -> list[Row]:
     ]
     return [
         Row("v2_binary", "posecast V2 binary", "posecast", infer, binary, v2=True),
+        Row(
+            "v2_binary_latency",
+            "posecast V2 binary, 1 process on every core",
+            "posecast_latency",
+            infer,
+            binary,
+            v2=True,
+            fewest_only=True,
+        ),
         Row("v2_json", "posecast V2 JSON", "posecast", infer, json_body, v2=True),
         *jpegs,
         Row("naive", "naive FastAPI, V2 binary", "naive", infer, binary, v2=True),
@@ -95,12 +107,17 @@ def rows(workload: Workload) -> list[Row]:
 def launchers(
     workload: Workload, repository: Path, runtime: Runtime, workers: int
 ) -> tuple[dict[str, Callable[[Path], ServerProcess]], dict[str, str]]:
-    """How to start each server (log path in, process out), and the servers that cannot start here."""
+    """How to start each server (log path in, process out), and the servers that cannot start here.
+
+    posecast twice: as configured for throughput (`workers` processes of `runtime`'s threads), and as one would
+    configure it for the latency of a lone request (one process, onnxruntime on every core, as raw batch 1 runs)."""
     model, threads = str(workload.folder / MODEL_FILENAME), ["--threads", str(runtime.intra_op_threads)]
     # No access log: a log line per request costs CPU the peers do not spend (PyTriton logs nothing per request).
     posecast = runtime.server_settings(MAX_BATCH) | {"workers": str(workers), "access_log": "false"}
+    latency = posecast | {"workers": "1", "intra_op_threads": str(every_core())}
     starts: dict[str, Callable[[Path], ServerProcess]] = {
         "posecast": lambda log: ServerProcess.start(repository, log, posecast),
+        "posecast_latency": lambda log: ServerProcess.start(repository, log, latency),
         "naive": functools.partial(_launch, [sys.executable, "-m", "benchmarks.naive", model, *threads]),
     }
     if not PYTRITON_PYTHON.exists():
@@ -109,6 +126,11 @@ def launchers(
     batching = ["--max-batch-size", str(MAX_BATCH), "--queue-delay-ms", f"{PYTRITON_DELAY_MS:g}"]
     starts["pytriton"] = functools.partial(_launch, [*peer, *threads, *batching])
     return starts, {}
+
+
+def every_core() -> int:
+    """The intra-op threads of raw onnxruntime and of the latency setup: the machine's cores."""
+    return os.cpu_count() or 1
 
 
 def _launch(command: list[str], log: Path) -> ServerProcess:
@@ -127,11 +149,12 @@ def servers(workload: Workload, repository: Path, logs: Path, runtime: Runtime, 
             running[name] = found.up[name] = start(logs / f"{name}.log")
         for name, process in running.items():
             # posecast is ready when every model is; Triton is ready before PyTriton has bound the model.
-            path = "/v2/health/ready" if name == "posecast" else f"/v2/models/{workload.name}/ready"
+            ours = name.startswith("posecast")
+            path = "/v2/health/ready" if ours else f"/v2/models/{workload.name}/ready"
             try:
                 providers = process.wait_ready(timeout_s=120, path=path)
             except RuntimeError as exc:
-                if name == "posecast":
+                if ours:
                     raise
                 found.drop(name, f"did not start: {str(exc).splitlines()[0]}")
                 continue
@@ -149,7 +172,7 @@ def check_answers(table: list[Row], servers: Servers, expected: Mapping[str, np.
         if row.server not in servers.up:
             continue
         problem = _problem(row, servers.up[row.server].url, expected)
-        if problem is not None and row.server == "posecast":
+        if problem is not None and row.server.startswith("posecast"):
             raise RuntimeError(f"{row.label}: {problem}\n{servers.up[row.server].logs()}")
         if problem is not None:
             servers.drop(row.server, f"{row.label}: {problem}")
@@ -194,6 +217,32 @@ def raw_baseline(
     return raw
 
 
+def pose_bound(card: ModelCard, raw: Mapping[str, Mapping[str, Any]], cores: int, duration_s: float) -> dict[str, Any]:
+    """The most /v1 pose could serve here, from CPU time: each JPEG decoded, letterboxed and encoded as the route
+    does it (`service.tasks.pose.prepare`, timed alone on one thread), plus the model's CPU time per image at raw
+    batch 32; `cores` of those per second. The gap between this and the row is what serving adds."""
+    model_cpu_s = cores / raw[peers_report.THROUGHPUT_BASE]["samples_per_s"]
+    bounds = {}
+    for width, height in JPEG_SIZES:
+        jpeg = jpeg_photo((width, height))
+        prepare_one = functools.partial(prepare, [jpeg], card, PoseOptions(), card.pose_spec.flip, width * height)
+        prepare_one()  # warm-up
+        started = time.thread_time()
+        result = blocking_loop(prepare_one, count=sys.maxsize, time_cap_s=duration_s)
+        prepare_cpu_s = (time.thread_time() - started) / len(result.latencies_s)
+        key = f"pose {width}x{height}"
+        bounds[key] = {
+            "label": f"/v1 pose bound, {width}x{height} JPEG: {cores} cores / (prepare + model CPU per image)",
+            "prepare_cpu_ms": round(prepare_cpu_s * 1000, 3),
+            "model_cpu_ms": round(model_cpu_s * 1000, 3),
+            "samples_per_s": round(cores / (prepare_cpu_s + model_cpu_s), 2),
+            "p50_ms": round(result.percentile_ms(50), 3),  # one prepare, wall time
+            "p99_ms": round(result.percentile_ms(99), 3),
+        }
+        print(f"{key}: {bounds[key]}", flush=True)
+    return bounds
+
+
 def load(
     table: list[Row], servers: Servers, clients: list[int], duration_s: float, warmup_s: float, bodies: Path
 ) -> dict[str, dict[str, dict[str, Any]]]:
@@ -208,8 +257,11 @@ def load(
     for request in requests.values():
         hey.run(request, max(clients), warmup_s)
     cells: dict[str, dict[str, dict[str, Any]]] = {key: {} for key in requests}
+    fewest_only = {row.key for row in table if row.fewest_only}
     for count in clients:
         for key, request in requests.items():
+            if key in fewest_only and count != clients[0]:
+                continue
             cells[key][str(count)] = hey.run(request, count, duration_s).summary()
             summary = cells[key][str(count)]
             print(
@@ -228,22 +280,23 @@ def run(
     The servers run `threads` intra-op threads each (posecast in `workers` processes); raw onnxruntime runs on
     every core, the most the runtime alone gets out of this machine."""
     runtime = Runtime(providers=CPU, intra_op_threads=threads)
-    raw_threads = os.cpu_count() or 1
+    raw_threads = every_core()
     if shutil.which("hey") is None:
         raise SystemExit(f"hey is not on PATH: {INSTALL}")
     workload = find_workloads(repository, ("pose",))[0]
     table = rows(workload)
     started, timestamp = report.load_average(), report.timestamp()
     raw_runtime = replace(runtime, intra_op_threads=raw_threads)
-    _, session = open_version(workload.folder, workload.name, workload.version, raw_runtime.settings(repository))
+    card, session = open_version(workload.folder, workload.name, workload.version, raw_runtime.settings(repository))
     _, server_session = open_version(workload.folder, workload.name, workload.version, runtime.settings(repository))
     with (
         tempfile.TemporaryDirectory(prefix="posecast-peers-") as scratch,
         servers(workload, repository, Path(scratch), runtime, workers) as found,
     ):
         check_answers(table, found, session.run(workload.inputs))
-        threads = (raw_threads, runtime.intra_op_threads)
-        raw = raw_baseline(session, server_session, threads, workload, duration_s)
+        thread_counts = (raw_threads, runtime.intra_op_threads)
+        raw = raw_baseline(session, server_session, thread_counts, workload, duration_s)
+        raw |= pose_bound(card, raw, raw_threads, duration_s)
         cells = load(table, found, clients, duration_s, warmup_s, Path(scratch))
     results: dict[str, Any] = {
         "timestamp": timestamp,

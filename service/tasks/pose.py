@@ -96,7 +96,7 @@ def check_boxes(boxes: Sequence[Sequence[Box]], images: int) -> None:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Prepared:
     """The blocking half of a request: decoded uploads, their crops (in image order) and the graph input."""
 
     images: list[Decoded]
@@ -105,7 +105,11 @@ class _Plan:
     batch: np.ndarray  # crops, then their mirror images when flipping
 
 
-def _plan(uploads: Sequence[bytes | str], card: ModelCard, options: PoseOptions, flip: bool, max_pixels: int) -> _Plan:
+def prepare(
+    uploads: Sequence[bytes | str], card: ModelCard, options: PoseOptions, flip: bool, max_pixels: int
+) -> Prepared:
+    """Decode, crop and encode (blocking: `estimate` runs it in a worker thread; the peer benchmark times it alone
+    as the floor of /v1 pose)."""
     spec = card.pose_spec
     size = input_size(card)
     padding = spec.box_padding if options.padding is None else options.padding
@@ -123,8 +127,8 @@ def _plan(uploads: Sequence[bytes | str], card: ModelCard, options: PoseOptions,
             crops.append(crop(decoded.image, region, spec.input, size, padding))
             owners.append(i)
     if not crops:
-        return _Plan(images, crops, owners, np.empty(0))
-    return _Plan(images, crops, owners, model_input(crops, spec.input, flip))
+        return Prepared(images, crops, owners, np.empty(0))
+    return Prepared(images, crops, owners, model_input(crops, spec.input, flip))
 
 
 async def estimate(
@@ -149,7 +153,7 @@ async def estimate(
             f"the request makes {crops} crops{mirrored}; model '{card.name}' takes at most {max_samples} samples per "
             "request (its card's max_request_batch_size, or POSECAST_MAX_REQUEST_BATCH_SIZE): split it"
         )
-    plan = await asyncio.to_thread(_plan, uploads, card, options, flip, max_pixels)
+    plan = await asyncio.to_thread(prepare, uploads, card, options, flip, max_pixels)
     people: list[list[Keypoints]] = [[] for _ in plan.images]
     if plan.crops:
         points, scores = await infer_keypoints(infer, card, plan.batch, flip)

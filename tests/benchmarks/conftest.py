@@ -32,7 +32,8 @@ def cell(requests_per_s: float, p50_ms: float, p99_ms: float) -> dict[str, Any]:
 
 @pytest.fixture
 def peer_results() -> dict[str, Any]:
-    """raw batch 32 serves 1000 samples/s and batch 1 answers in 2 ms; row i serves 100 * (i + 1) req/s at 64."""
+    """raw batch 32 serves 1000 samples/s and batch 1 answers in 2 ms; row i serves 100 * (i + 1) req/s at 64; the
+    latency setup's row, measured at one client only, answers in 2.75 ms; the pose bounds are 700 and 350 images/s."""
     rows = [
         {
             "key": key,
@@ -46,6 +47,13 @@ def peer_results() -> dict[str, Any]:
         }
         for i, (key, label, server) in enumerate(ROWS)
     ]
+    latency_row = {
+        "key": "v2_binary_latency",
+        "label": "posecast V2 binary, 1 process on every core",
+        "server": "posecast_latency",
+        "cells": {"1": cell(360.0, 2.75, 3.5)},
+    }
+    rows.insert(1, latency_row)
     raw = {
         key: {
             "batch": size,
@@ -62,6 +70,15 @@ def peer_results() -> dict[str, Any]:
             ("1, server threads", 1, 1, 400.0, 2.25),
         ]
     }
+    for size, per_s in (("320x240", 700.0), ("1920x1080", 350.0)):
+        raw[f"pose {size}"] = {
+            "label": f"/v1 pose bound, {size} JPEG: 2 cores / (prepare + model CPU per image)",
+            "prepare_cpu_ms": 2000 / per_s - 2.0,
+            "model_cpu_ms": 2.0,
+            "samples_per_s": per_s,
+            "p50_ms": 2000 / per_s - 2.0,
+            "p99_ms": 2000 / per_s - 1.5,
+        }
     return {
         "timestamp": "2026-12-02T00:00:00+00:00",
         "machine": {

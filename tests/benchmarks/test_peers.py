@@ -9,6 +9,7 @@ import pytest
 from benchmarks import peers
 from benchmarks.serving import Runtime
 from benchmarks.workloads import Workload, build_tiny_repository, find_workloads
+from modelcard import CARD_FILENAME, ModelCard
 
 
 @pytest.fixture(scope="module")
@@ -16,14 +17,32 @@ def workload(tmp_path_factory: pytest.TempPathFactory) -> Workload:
     return find_workloads(build_tiny_repository(tmp_path_factory.mktemp("repository")), ("pose",))[0]
 
 
-def test_the_three_v2_binary_rows_send_the_same_request(workload: Workload) -> None:
+def test_the_v2_binary_rows_send_the_same_request(workload: Workload) -> None:
     table = {row.key: row for row in peers.rows(workload)}
-    assert list(table) == ["v2_binary", "v2_json", "v1_pose_320x240", "v1_pose_1920x1080", "naive", "pytriton"]
-    binary = [table[key] for key in ("v2_binary", "naive", "pytriton")]
-    assert {row.server for row in binary} == {"posecast", "naive", "pytriton"}
+    assert list(table) == [
+        "v2_binary",
+        "v2_binary_latency",
+        "v2_json",
+        "v1_pose_320x240",
+        "v1_pose_1920x1080",
+        "naive",
+        "pytriton",
+    ]
+    binary = [table[key] for key in ("v2_binary", "v2_binary_latency", "naive", "pytriton")]
+    assert {row.server for row in binary} == {"posecast", "posecast_latency", "naive", "pytriton"}
     assert {row.path for row in binary} == {f"/v2/models/{workload.name}/infer"}
     assert all(row.body == binary[0].body for row in binary)
     assert "Inference-Header-Content-Length" in binary[0].body.headers
+
+
+def test_the_pose_bound_adds_the_models_cpu_time_to_preparing_each_jpeg(workload: Workload) -> None:
+    card = ModelCard.read(workload.folder / CARD_FILENAME)
+    bounds = peers.pose_bound(card, {"32": {"samples_per_s": 1000.0}}, cores=2, duration_s=0.2)
+    assert set(bounds) == {"pose 320x240", "pose 1920x1080"}
+    for bound in bounds.values():
+        assert bound["model_cpu_ms"] == 2.0  # 2 cores / 1000 samples/s
+        assert bound["samples_per_s"] == pytest.approx(2000 / (bound["prepare_cpu_ms"] + 2.0), rel=1e-3)
+    assert bounds["pose 1920x1080"]["prepare_cpu_ms"] > bounds["pose 320x240"]["prepare_cpu_ms"]
 
 
 def test_pose_rows_send_jpegs_of_both_sizes(workload: Workload) -> None:
@@ -39,5 +58,5 @@ def test_without_its_environment_pytriton_is_skipped_with_the_fix(
 ) -> None:
     monkeypatch.setattr(peers, "PYTRITON_PYTHON", tmp_path / "missing" / "bin" / "python")
     starts, skipped = peers.launchers(workload, tmp_path, Runtime(providers=peers.CPU), workers=1)
-    assert set(starts) == {"posecast", "naive"}
+    assert set(starts) == {"posecast", "posecast_latency", "naive"}
     assert "bash scripts/install-bench-deps.sh" in skipped["pytriton"]
