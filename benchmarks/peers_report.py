@@ -108,6 +108,12 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"{plan['inter_op_threads']} inter-op thread, posecast in {plan['posecast_workers']} process(es); raw "
         f"onnxruntime: {plan['raw_intra_op_threads']} intra-op threads",
     ]
+    drift = results["raw"][THROUGHPUT_BASE].get("samples_per_s_before_after")
+    if drift is not None:
+        lines.append(
+            f"- raw batch {THROUGHPUT_BASE}: {drift[0]:.1f} samples/s before the server rows, {drift[1]:.1f} after; "
+            "every raw row below is the mean of its two runs"
+        )
     skipped = [f"- **{row['label']} skipped**: {row['skipped']}" for row in results["rows"] if "skipped" in row]
     return lines + skipped
 

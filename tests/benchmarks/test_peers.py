@@ -45,6 +45,14 @@ def test_the_pose_bound_adds_the_models_cpu_time_to_preparing_each_jpeg(workload
     assert bounds["pose 1920x1080"]["prepare_cpu_ms"] > bounds["pose 320x240"]["prepare_cpu_ms"]
 
 
+def test_raw_runs_before_and_after_the_servers_become_one_baseline() -> None:
+    before = {"32": {"batch": 32, "runs": 10, "samples_per_s": 900.0, "p50_ms": 35.0, "p99_ms": 40.0}}
+    after = {"32": {"batch": 32, "runs": 12, "samples_per_s": 1100.0, "p50_ms": 29.0, "p99_ms": 30.0}}
+    merged = peers.bracketed(before, after)["32"]
+    assert (merged["samples_per_s"], merged["p50_ms"], merged["p99_ms"]) == (1000.0, 32.0, 35.0)
+    assert (merged["runs"], merged["batch"], merged["samples_per_s_before_after"]) == (22, 32, [900.0, 1100.0])
+
+
 def test_pose_rows_send_jpegs_of_both_sizes(workload: Workload) -> None:
     jpegs = [row for row in peers.rows(workload) if row.key.startswith("v1_pose")]
     assert [row.body.headers["Content-Type"] for row in jpegs] == ["image/jpeg"] * 2

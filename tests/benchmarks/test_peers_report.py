@@ -70,6 +70,14 @@ def test_markdown_has_raw_rows_every_cell_and_the_targets(peer_results: dict[str
     assert "| V2 binary req/s at 64 clients / raw batch 32 samples/s | 0.10 | >= 0.7 | no |" in text
 
 
+def test_the_header_shows_how_far_raw_throughput_drifted_during_the_run(peer_results: dict[str, Any]) -> None:
+    peers_report.add_ratios(peer_results)
+    assert "before the server rows" not in peers_report.markdown(peer_results)  # a run without the second raw pass
+    peer_results["raw"]["32"]["samples_per_s_before_after"] = [950.0, 1050.0]
+    text = peers_report.markdown(peer_results)
+    assert "- raw batch 32: 950.0 samples/s before the server rows, 1050.0 after;" in text
+
+
 def test_write_puts_json_markdown_and_png_side_by_side(peer_results: dict[str, Any], tmp_path: Path) -> None:
     peers_report.add_ratios(peer_results)
     table, data, picture = peers_report.write(peer_results, tmp_path)
