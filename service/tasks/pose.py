@@ -109,7 +109,7 @@ def prepare(
     uploads: Sequence[bytes | str], card: ModelCard, options: PoseOptions, flip: bool, max_pixels: int
 ) -> Prepared:
     """Decode, crop and encode (blocking: `estimate` runs it in a worker thread; the peer benchmark times it alone
-    as the floor of /v1 pose)."""
+    for the bound of /v1 pose)."""
     spec = card.pose_spec
     size = input_size(card)
     padding = spec.box_padding if options.padding is None else options.padding
