@@ -109,9 +109,10 @@ def _nice_ceiling(value: float) -> float:
 
 
 def write_png(results: dict[str, Any], path: Path, size: tuple[int, int] = SIZE) -> Path:
-    """The rows of a peer run measured at more than one client count as `path`: skipped rows have no points, and
-    a latency row (one client count) stays in the table."""
-    measured = [row for row in results["rows"] if len(row["cells"]) > 1]
+    """The rows of a peer run measured at every client count as `path`: skipped rows have no points, and a latency
+    row (the fewest clients only) stays in the table."""
+    counts = len(results["plan"]["clients"])
+    measured = [row for row in results["rows"] if len(row["cells"]) == counts]
 
     def series(name: str) -> dict[str, list[tuple[float, float]]]:
         return {row["label"]: [(float(c), cell[name]) for c, cell in row["cells"].items()] for row in measured}

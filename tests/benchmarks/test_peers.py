@@ -45,6 +45,13 @@ def test_the_pose_bound_adds_the_models_cpu_time_to_preparing_each_jpeg(workload
     assert bounds["pose 1920x1080"]["prepare_cpu_ms"] > bounds["pose 320x240"]["prepare_cpu_ms"]
 
 
+def test_a_flip_testing_card_runs_the_model_twice_per_image_in_the_bound(workload: Workload) -> None:
+    card = ModelCard.read(workload.folder / CARD_FILENAME)
+    card.__dict__["pose_spec"] = card.pose_spec.model_copy(update={"flip": True})  # the cached property's slot
+    bounds = peers.pose_bound(card, {"32": {"samples_per_s": 1000.0}}, cores=2, duration_s=0.1)
+    assert {bound["model_cpu_ms"] for bound in bounds.values()} == {4.0}
+
+
 def test_raw_runs_before_and_after_the_servers_become_one_baseline() -> None:
     before = {"32": {"batch": 32, "runs": 10, "samples_per_s": 900.0, "p50_ms": 35.0, "p99_ms": 40.0}}
     after = {"32": {"batch": 32, "runs": 12, "samples_per_s": 1100.0, "p50_ms": 29.0, "p99_ms": 30.0}}

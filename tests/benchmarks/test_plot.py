@@ -37,6 +37,16 @@ def test_a_skipped_row_draws_no_line(peer_results: dict[str, Any], tmp_path: Pat
     assert panels == [set(plot.PALETTE[:5])] * 2
 
 
+def test_a_run_at_one_client_count_draws_every_row(peer_results: dict[str, Any], tmp_path: Path) -> None:
+    peer_results["plan"]["clients"] = [1]
+    for row in peer_results["rows"]:
+        row["cells"] = {"1": row["cells"]["1"]}
+    path = plot.write_png(peer_results, tmp_path / "peers.png")
+    with Image.open(path) as image:
+        panels = colours_in_panels(image.convert("RGB"))
+    assert panels == [set(plot.PALETTE)] * 2  # seven rows, the palette's six colours, the seventh reusing the first
+
+
 def test_each_line_joins_its_points() -> None:
     """A single row rising from (1, 0) to (64, top): its colour is on the panel's diagonal between the ends."""
     image = plot.figure({"row": [(1, 0.0), (64, 100.0)]}, {"row": [(1, 1.0), (64, 1.0)]}, reference=None)
