@@ -3,15 +3,20 @@ from either, a killed worker is replaced while the other serves, and SIGTERM dra
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
+import socket
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.service.conftest import ADMIN_TOKEN, start_server
+from service.workers import SPREAD_BY_KERNEL, listeners
+from tests.service.conftest import ADMIN_TOKEN, Server, start_server
 from tests.service.test_v1_evaluate import sequences_npz
 
 PNG_BODY_SIZE = (60, 40)
@@ -32,6 +37,17 @@ def workers_of(supervisor: int) -> list[int]:
         if parent == supervisor and b"spawn_main" in command:
             found.append(int(entry.name))
     return sorted(found)
+
+
+def ready_workers(server: Server, count: int = 2) -> list[int]:
+    """The workers of a ready server, once all `count` have been spawned."""
+    server.wait_ready()
+    deadline = time.monotonic() + 60
+    while len(workers_of(server.process.pid)) != count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = workers_of(server.process.pid)
+    assert len(workers) == count
+    return workers
 
 
 def cpu_seconds(pid: int) -> float:
@@ -61,12 +77,7 @@ def test_workers_share_the_port_restart_and_drain(task_repository: Path, tmp_pat
         task_repository, tmp_path / "workers.log", workers="2", jobs_dir=str(jobs), eval_sync_max_samples="4"
     )
     try:
-        server.wait_ready()
-        deadline = time.monotonic() + 60
-        while len(workers_of(server.process.pid)) != 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        first = workers_of(server.process.pid)
-        assert len(first) == 2
+        first = ready_workers(server)
         before = {pid: cpu_seconds(pid) for pid in first}
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(forecast, [server.url] * 200)) == {200}
@@ -119,3 +130,72 @@ def test_workers_share_the_port_restart_and_drain(task_repository: Path, tmp_pat
         assert all(not Path(f"/proc/{pid}").exists() for pid in replaced)
     finally:
         server.stop()
+
+
+def established(pids: list[int], port: int) -> Counter[int]:
+    """Established connections to `port` that each of `pids` holds, from /proc (socket inodes of its fds)."""
+    owner = {}
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                owner[link[len("socket:[") : -1]] = pid
+    counts: Counter[int] = Counter()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+            if local_port == port and state == "01" and inode in owner:  # 01: TCP_ESTABLISHED
+                counts[owner[inode]] += 1
+    return counts
+
+
+@pytest.mark.skipif(not SPREAD_BY_KERNEL, reason="the kernel spreads connections over SO_REUSEPORT sockets on Linux")
+def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers(task_repository: Path, tmp_path: Path) -> None:
+    """Workers sharing one socket race for a burst, and one that is busy at that moment gets none of it (nor, on
+    keep-alive, any later request of those clients); hey's 16 connections once split 15 to 1. With a socket per
+    worker on one port the kernel hashes each connection to one of them, busy or not. Here one worker is stopped
+    while the burst connects."""
+    server = start_server(task_repository, tmp_path / "spread.log", workers="2")
+    try:
+        workers = ready_workers(server)
+        host, port = server.url.removeprefix("http://").rsplit(":", 1)
+        clients = [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(64)]
+        try:
+            os.kill(workers[0], signal.SIGSTOP)
+            try:
+                for client in clients:  # the kernel completes each handshake; the connection waits to be accepted
+                    client.connect()
+                    client.request("GET", "/v2/health/live")
+                time.sleep(1.0)  # the running worker takes what it can
+            finally:
+                os.kill(workers[0], signal.SIGCONT)
+            assert {client.getresponse().status for client in clients} == {200}
+            counts = established(workers, int(port))
+        finally:
+            for client in clients:
+                client.close()
+        assert sum(counts.values()) == 64
+        # A quarter each: binomial(64, 1/2) falls below it once in 30,000 runs.
+        assert all(counts[pid] >= 16 for pid in workers), counts
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(not SPREAD_BY_KERNEL, reason="SO_REUSEPORT groups: Linux")
+def test_the_workers_port_must_be_free_even_of_other_reuse_port_listeners() -> None:
+    """Sockets that all set SO_REUSEPORT may share a port, so a second server started on it by mistake would
+    silently take a share of the first one's connections: the port is bound alone first."""
+    other = socket.create_server(("127.0.0.1", 0), reuse_port=True)
+    try:
+        with pytest.raises(OSError, match="in use"):
+            listeners("127.0.0.1", other.getsockname()[1], 2)
+    finally:
+        other.close()
+    mine = listeners("127.0.0.1", 0, 2)
+    try:
+        assert len({sock.fileno() for sock in mine}) == 2
+        assert len({sock.getsockname()[1] for sock in mine}) == 1
+    finally:
+        for sock in mine:
+            sock.close()
