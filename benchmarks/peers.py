@@ -105,16 +105,18 @@ def rows(workload: Workload) -> list[Row]:
 
 
 def launchers(
-    workload: Workload, repository: Path, runtime: Runtime, workers: int
+    workload: Workload, repository: Path, runtime: Runtime, workers: int, pin: bool
 ) -> tuple[dict[str, Callable[[Path], ServerProcess]], dict[str, str]]:
     """How to start each server (log path in, process out), and the servers that cannot start here.
 
-    posecast twice: as configured for throughput (`workers` processes of `runtime`'s threads), and as one would
-    configure it for the latency of a lone request (one process, onnxruntime on every core, as raw batch 1 runs)."""
+    posecast twice: as configured for throughput (`workers` processes of `runtime`'s threads, each on its own
+    CPUs when `pin`), and as one would configure it for the latency of a lone request (one process, onnxruntime
+    on every core, as raw batch 1 runs)."""
     model, threads = str(workload.folder / MODEL_FILENAME), ["--threads", str(runtime.intra_op_threads)]
     # No access log: a log line per request costs CPU the peers do not spend (PyTriton logs nothing per request).
     posecast = runtime.server_settings(MAX_BATCH) | {"workers": str(workers), "access_log": "false"}
     latency = posecast | {"workers": "1", "intra_op_threads": str(every_core())}
+    posecast["pin_workers"] = str(pin).lower()
     starts: dict[str, Callable[[Path], ServerProcess]] = {
         "posecast": lambda log: ServerProcess.start(repository, log, posecast),
         "posecast_latency": lambda log: ServerProcess.start(repository, log, latency),
@@ -139,9 +141,11 @@ def _launch(command: list[str], log: Path) -> ServerProcess:
 
 
 @contextlib.contextmanager
-def servers(workload: Workload, repository: Path, logs: Path, runtime: Runtime, workers: int) -> Iterator[Servers]:
+def servers(
+    workload: Workload, repository: Path, logs: Path, runtime: Runtime, workers: int, pin: bool
+) -> Iterator[Servers]:
     """Every server started at once (start-ups overlap), each waited for; a peer that fails is skipped."""
-    starts, skipped = launchers(workload, repository, runtime, workers)
+    starts, skipped = launchers(workload, repository, runtime, workers, pin)
     running: dict[str, ServerProcess] = {}
     found = Servers(skipped=skipped)
     try:
@@ -291,12 +295,18 @@ def load(
 
 
 def run(
-    repository: Path, clients: list[int], duration_s: float, warmup_s: float, threads: int, workers: int
+    repository: Path,
+    clients: list[int],
+    duration_s: float,
+    warmup_s: float,
+    threads: int,
+    workers: int,
+    pin: bool,
 ) -> dict[str, Any]:
     """Start the servers, check their answers, measure raw onnxruntime and every row; ratios included.
 
-    The servers run `threads` intra-op threads each (posecast in `workers` processes); raw onnxruntime runs on
-    every core, the most the runtime alone gets out of this machine."""
+    The servers run `threads` intra-op threads each (posecast in `workers` processes, pinned to their own CPUs
+    when `pin`); raw onnxruntime runs on every core, the most the runtime alone gets out of this machine."""
     runtime = Runtime(providers=CPU, intra_op_threads=threads)
     raw_threads = every_core()
     if shutil.which("hey") is None:
@@ -309,7 +319,7 @@ def run(
     _, server_session = open_version(workload.folder, workload.name, workload.version, runtime.settings(repository))
     with (
         tempfile.TemporaryDirectory(prefix="posecast-peers-") as scratch,
-        servers(workload, repository, Path(scratch), runtime, workers) as found,
+        servers(workload, repository, Path(scratch), runtime, workers, pin) as found,
     ):
         check_answers(table, found, session.run(workload.inputs))
         thread_counts = (raw_threads, runtime.intra_op_threads)
@@ -333,6 +343,7 @@ def run(
             "intra_op_threads": runtime.intra_op_threads,
             "inter_op_threads": runtime.inter_op_threads,
             "posecast_workers": workers,
+            "posecast_pin_workers": pin,
             "raw_intra_op_threads": raw_threads,
         },
         "raw": raw,
@@ -363,6 +374,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=RESULTS, help="folder for the .json, .md and .png")
     parser.add_argument("--threads", type=_positive(int), default=1, help="intra-op threads of every server")
     parser.add_argument("--workers", type=_positive(int), default=1, help="posecast server processes")
+    parser.add_argument(
+        "--pin-workers", action="store_true", help="each posecast process on its own CPUs (POSECAST_PIN_WORKERS)"
+    )
     return parser.parse_args(argv)
 
 
@@ -377,7 +391,10 @@ def _counts(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     duration_s = args.duration_s or (2.0 if args.quick else 10.0)
-    results = run(args.repository.resolve(), args.clients, duration_s, min(duration_s, 2.0), args.threads, args.workers)
+    warmup_s = min(duration_s, 2.0)
+    results = run(
+        args.repository.resolve(), args.clients, duration_s, warmup_s, args.threads, args.workers, args.pin_workers
+    )
     paths = peers_report.write(results, args.output)
     print(paths[0].read_text(encoding="utf-8"))
     print("results: " + ", ".join(str(path) for path in paths))

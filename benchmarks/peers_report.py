@@ -105,7 +105,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"- {plan['duration_s']:g} s per measurement (hey -z), {plan['warmup_s']:g} s warm-up per row; "
         f"max batch {plan['max_batch_size']} (posecast: adaptive queue delay 0, PyTriton: "
         f"{plan['pytriton_queue_delay_ms']:g} ms); servers: onnxruntime {plan['intra_op_threads']} intra-op / "
-        f"{plan['inter_op_threads']} inter-op thread, posecast in {plan['posecast_workers']} process(es); raw "
+        f"{plan['inter_op_threads']} inter-op thread, posecast in {plan['posecast_workers']} process(es)"
+        f"{' each on its own CPUs' if plan['posecast_pin_workers'] else ''}; raw "
         f"onnxruntime: {plan['raw_intra_op_threads']} intra-op threads",
     ]
     drift = results["raw"][THROUGHPUT_BASE].get("samples_per_s_before_after")

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         description="Server processes sharing the port, each with its own sessions (Python-bound hosts: more "
         "processes than one event loop can feed). Metrics and statistics are per process.",
     )
+    pin_workers: bool = Field(
+        False,
+        description="Linux, POSECAST_WORKERS > 1: each worker runs on its own share of the CPUs the server may use, "
+        "and onnxruntime's default intra-op threads become that share. A process's threads then hand the GIL over "
+        "on one core. For CPUs that are the server's alone (docker --cpuset-cpus, Kubernetes' static CPU manager).",
+    )
     admin_token: SecretStr | None = Field(
         None,
         description="Bearer token for the repository API (load/unload/index); unset: that API is refused.",

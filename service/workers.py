@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from types import FrameType
@@ -47,6 +48,7 @@ class Supervisor:
         self._context = multiprocessing.get_context("spawn")
         self._stopping = False
         self._restarts: list[float] = []
+        self._shares = cpu_shares(settings.workers) if settings.pin_workers else None
 
     def run(self) -> int:
         settings = self._settings
@@ -59,6 +61,8 @@ class Supervisor:
             signal.signal(sig, self._stop)
         workers = [self._start(sockets[index], index) for index in range(settings.workers)]
         logger.info("%d workers serving on %s:%d", len(workers), settings.host, sockets[0].getsockname()[1])
+        for index, share in enumerate(self._shares or []):
+            logger.info("worker %d runs on CPUs %s", index, ",".join(map(str, share)))
         status = 0
         try:
             while not self._stopping:
@@ -90,7 +94,9 @@ class Supervisor:
         return status
 
     def _start(self, listener: socket.socket, index: int) -> SpawnProcess:
-        worker = self._context.Process(target=serve_worker, args=(listener,), name=f"posecast-worker-{index}")
+        """Worker `index`, on its share of the CPUs when pinning (a restarted worker takes the same share)."""
+        share = None if self._shares is None else self._shares[index]
+        worker = self._context.Process(target=serve_worker, args=(listener, share), name=f"posecast-worker-{index}")
         worker.start()
         return worker
 
@@ -116,14 +122,45 @@ def listeners(host: str, port: int, workers: int) -> list[socket.socket]:
     return [socket.create_server((host, port), family=family, backlog=BACKLOG, reuse_port=True) for _ in range(workers)]
 
 
-def serve_worker(listener: socket.socket) -> None:
+def cpu_shares(workers: int) -> list[list[int]] | None:
+    """Each worker's CPUs (`cpu_share` of those this process may use), or None where affinity is not settable."""
+    if not hasattr(os, "sched_setaffinity"):
+        logger.warning("POSECAST_PIN_WORKERS: this platform cannot set CPU affinity; the workers are not pinned")
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    return [cpu_share(allowed, index, workers) for index in range(workers)]
+
+
+def cpu_share(cpus: Sequence[int], index: int, workers: int) -> list[int]:
+    """Worker `index`'s part of `cpus`: contiguous runs as even as possible, none shared; with more workers than
+    CPUs, worker i takes CPU i mod n (workers then share cores, each staying on one)."""
+    ordered = sorted(cpus)
+    if workers >= len(ordered):
+        return [ordered[index % len(ordered)]]
+    return ordered[index * len(ordered) // workers : (index + 1) * len(ordered) // workers]
+
+
+def on_cpus(settings: Settings, cpus: Sequence[int]) -> Settings:
+    """A pinned worker's settings: onnxruntime's default intra-op threads count the machine's cores, not the
+    share, so an unset count becomes the share's size."""
+    if settings.intra_op_threads:
+        return settings
+    return settings.model_copy(update={"intra_op_threads": len(cpus)})
+
+
+def serve_worker(listener: socket.socket, cpus: list[int] | None) -> None:
     """A worker: its own process group (a terminal's Ctrl-C reaches the supervisor, which forwards it once), its
-    own settings from the environment, its listening socket; it drains and exits if the supervisor dies."""
+    own settings from the environment, its listening socket; it drains and exits if the supervisor dies. Pinned to
+    `cpus` before its first thread starts, since threads take their creator's affinity."""
     os.setpgrp()
+    settings = Settings()
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+        settings = on_cpus(settings, cpus)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="orphan-watch").start()
     from service.__main__ import serve
 
-    serve(Settings(), sockets=[listener])
+    serve(settings, sockets=[listener])
 
 
 def _exit_with_parent(parent: int) -> None:

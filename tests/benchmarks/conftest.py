@@ -103,6 +103,7 @@ def peer_results() -> dict[str, Any]:
             "intra_op_threads": 1,
             "inter_op_threads": 1,
             "posecast_workers": 2,
+            "posecast_pin_workers": True,
             "raw_intra_op_threads": 2,
         },
         "raw": raw,

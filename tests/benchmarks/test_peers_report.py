@@ -87,3 +87,10 @@ def test_write_puts_json_markdown_and_png_side_by_side(peer_results: dict[str, A
     assert (table.suffix, picture.suffix) == (".md", ".png")
     assert json.loads(data.read_text())["rows"][0]["key"] == "v2_binary"
     assert table.read_text().startswith("## posecast peer benchmark")
+
+
+def test_the_header_says_whether_the_posecast_processes_were_pinned(peer_results: dict[str, Any]) -> None:
+    peers_report.add_ratios(peer_results)
+    assert "posecast in 2 process(es) each on its own CPUs; raw" in peers_report.markdown(peer_results)
+    peer_results["plan"]["posecast_pin_workers"] = False
+    assert "posecast in 2 process(es); raw" in peers_report.markdown(peer_results)

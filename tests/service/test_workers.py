@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.workers import SPREAD_BY_KERNEL, listeners
+from service.settings import Settings
+from service.workers import SPREAD_BY_KERNEL, cpu_share, listeners, on_cpus
 from tests.service.conftest import ADMIN_TOKEN, Server, start_server
 from tests.service.test_v1_evaluate import sequences_npz
 
@@ -128,6 +129,63 @@ def test_workers_share_the_port_restart_and_drain(task_repository: Path, tmp_pat
         assert server.process.wait(timeout=60) == 0
         assert workers_of(server.process.pid) == []
         assert all(not Path(f"/proc/{pid}").exists() for pid in replaced)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("cpus", "workers", "shares"),
+    [
+        ([0, 1], 2, [[0], [1]]),
+        ([0, 1, 2, 3], 2, [[0, 1], [2, 3]]),
+        ([0, 1, 2], 2, [[0], [1, 2]]),
+        ([9, 2, 5, 7], 2, [[2, 5], [7, 9]]),  # the CPUs a container may use, in any order
+        ([0, 1], 3, [[0], [1], [0]]),
+        ([4], 2, [[4], [4]]),
+    ],
+)
+def test_cpu_shares_are_disjoint_runs_until_workers_outnumber_cpus(
+    cpus: list[int], workers: int, shares: list[list[int]]
+) -> None:
+    assert [cpu_share(cpus, index, workers) for index in range(workers)] == shares
+
+
+def test_a_pinned_worker_runs_as_many_intra_op_threads_as_it_has_cpus_unless_told() -> None:
+    assert on_cpus(Settings(intra_op_threads=0), [2, 3]).intra_op_threads == 2
+    assert on_cpus(Settings(intra_op_threads=4), [2, 3]).intra_op_threads == 4
+
+
+def thread_affinities(pid: int) -> set[frozenset[int]]:
+    """The CPU sets every thread of `pid` may run on."""
+    return {frozenset(os.sched_getaffinity(int(task.name))) for task in Path(f"/proc/{pid}/task").iterdir()}
+
+
+def test_pinned_workers_run_every_thread_on_their_own_cpus_and_a_replacement_takes_the_same(
+    task_repository: Path, tmp_path: Path
+) -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    shares = {frozenset(cpu_share(allowed, index, 2)) for index in range(2)}
+    server = start_server(task_repository, tmp_path / "pinned.log", workers="2", pin_workers="true")
+    try:
+        first = ready_workers(server)
+        with ThreadPoolExecutor(8) as pool:  # sessions, decoding and executor threads have all started
+            assert set(pool.map(forecast, [server.url] * 50)) == {200}
+        pinned = {pid: thread_affinities(pid) for pid in first}
+        assert all(len(sets) == 1 for sets in pinned.values()), pinned  # threads inherit the worker's CPUs
+        assert {next(iter(sets)) for sets in pinned.values()} == shares
+        assert os.sched_getaffinity(server.process.pid) == set(allowed)  # the supervisor is not pinned
+        assert "worker 0 runs on CPUs" in server.log.read_text()
+
+        killed = first[0]
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while (len(workers_of(server.process.pid)) != 2 or killed in workers_of(server.process.pid)) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        (replacement,) = set(workers_of(server.process.pid)) - set(first)
+        server.wait_ready()
+        assert thread_affinities(replacement) == pinned[killed]
     finally:
         server.stop()
 
