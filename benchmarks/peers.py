@@ -114,9 +114,12 @@ def launchers(
     on every core, as raw batch 1 runs)."""
     model, threads = str(workload.folder / MODEL_FILENAME), ["--threads", str(runtime.intra_op_threads)]
     # No access log: a log line per request costs CPU the peers do not spend (PyTriton logs nothing per request).
-    posecast = runtime.server_settings(MAX_BATCH) | {"workers": str(workers), "access_log": "false"}
-    latency = posecast | {"workers": "1", "intra_op_threads": str(every_core())}
-    posecast["pin_workers"] = str(pin).lower()
+    posecast = runtime.server_settings(MAX_BATCH) | {
+        "workers": str(workers),
+        "pin_workers": str(pin).lower(),
+        "access_log": "false",
+    }
+    latency = posecast | {"workers": "1", "intra_op_threads": str(every_core())}  # one process: nothing to pin
     starts: dict[str, Callable[[Path], ServerProcess]] = {
         "posecast": lambda log: ServerProcess.start(repository, log, posecast),
         "posecast_latency": lambda log: ServerProcess.start(repository, log, latency),
