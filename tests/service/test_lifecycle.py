@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import uvicorn
 
 from benchmarks.load import json_request
 from benchmarks.server import ROOT
-from service.__main__ import DrainingServer
+from service.__main__ import YOUNGEST_GENERATION_THRESHOLD, DrainingServer, collect_less_often
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import Server, start_server
@@ -186,3 +187,13 @@ def test_unexpected_errors_are_logged_and_answered_with_a_generic_500(
     assert response.status_code == 500
     assert response.json() == {"error": "internal server error"}
     assert response.headers["x-request-id"] == "r-1"
+
+
+def test_a_server_process_collects_its_youngest_generation_less_often_and_the_older_ones_as_before() -> None:
+    before = gc.get_threshold()
+    try:
+        collect_less_often()
+        assert gc.get_threshold() == (YOUNGEST_GENERATION_THRESHOLD, *before[1:])
+        assert before[0] < YOUNGEST_GENERATION_THRESHOLD
+    finally:
+        gc.set_threshold(*before)
