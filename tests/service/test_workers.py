@@ -1,5 +1,6 @@
 """POSECAST_WORKERS=2 over a real supervisor: both workers serve one port, /metrics and a job answer for both
-from either, a killed worker is replaced while the other serves, and SIGTERM drains and stops them all."""
+from either, a killed worker is replaced on its socket while requests keep being answered, SIGTERM drains and
+stops them all; connections spread over the workers, and pinned workers stay on their CPUs."""
 
 from __future__ import annotations
 
@@ -48,6 +49,20 @@ def ready_workers(server: Server, count: int = 2) -> list[int]:
         time.sleep(0.2)
     workers = workers_of(server.process.pid)
     assert len(workers) == count
+    return workers
+
+
+def kill_and_replace(server: Server, victim: int) -> list[int]:
+    """SIGKILL one worker; the workers once the supervisor has started its replacement."""
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while (len(workers_of(server.process.pid)) != 2 or victim in workers_of(server.process.pid)) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    workers = workers_of(server.process.pid)
+    assert len(workers) == 2
+    assert victim not in workers
     return workers
 
 
@@ -112,17 +127,10 @@ def test_workers_share_the_port_restart_and_drain(task_repository: Path, tmp_pat
         assert refused.status_code == 400
         assert "POSECAST_WORKERS" in refused.json()["error"]
 
-        # A worker that dies is replaced; the other serves meanwhile.
-        os.kill(first[0], signal.SIGKILL)
+        # A worker that dies is replaced on its socket; requests are answered throughout (one that reaches the dead
+        # worker's socket waits there for the replacement).
+        replaced = kill_and_replace(server, first[0])
         assert forecast(server.url) == 200
-        deadline = time.monotonic() + 60
-        while (len(workers_of(server.process.pid)) != 2 or first[0] in workers_of(server.process.pid)) and (
-            time.monotonic() < deadline
-        ):
-            time.sleep(0.2)
-        replaced = workers_of(server.process.pid)
-        assert len(replaced) == 2
-        assert first[0] not in replaced
         assert "worker 0" in server.logs() or "worker 1" in server.logs()
 
         server.process.send_signal(signal.SIGTERM)
@@ -176,16 +184,9 @@ def test_pinned_workers_run_every_thread_on_their_own_cpus_and_a_replacement_tak
         assert os.sched_getaffinity(server.process.pid) == set(allowed)  # the supervisor is not pinned
         assert "worker 0 runs on CPUs" in server.log.read_text()
 
-        killed = first[0]
-        os.kill(killed, signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while (len(workers_of(server.process.pid)) != 2 or killed in workers_of(server.process.pid)) and (
-            time.monotonic() < deadline
-        ):
-            time.sleep(0.2)
-        (replacement,) = set(workers_of(server.process.pid)) - set(first)
+        (replacement,) = set(kill_and_replace(server, first[0])) - set(first)
         server.wait_ready()
-        assert thread_affinities(replacement) == pinned[killed]
+        assert thread_affinities(replacement) == pinned[first[0]]
     finally:
         server.stop()
 
