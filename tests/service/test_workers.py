@@ -52,6 +52,19 @@ def ready_workers(server: Server, count: int = 2) -> list[int]:
     return workers
 
 
+def wait_started(server: Server, pids: list[int]) -> None:
+    """Until each of `pids` has logged its start and every started worker its application startup: a worker is
+    spawned (and counted by `workers_of`) well before it pins itself and serves."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        log = server.log.read_text()
+        started = all(f"Started server process [{pid}]" in log for pid in pids)
+        if started and log.count("Application startup complete.") >= log.count("Started server process"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"workers {pids} did not start:\n{server.log.read_text()}")
+
+
 def kill_and_replace(server: Server, victim: int) -> list[int]:
     """SIGKILL one worker; the workers once the supervisor has started its replacement."""
     os.kill(victim, signal.SIGKILL)
@@ -176,6 +189,7 @@ def test_pinned_workers_run_every_thread_on_their_own_cpus_and_a_replacement_tak
     server = start_server(task_repository, tmp_path / "pinned.log", workers="2", pin_workers="true")
     try:
         first = ready_workers(server)
+        wait_started(server, first)
         with ThreadPoolExecutor(8) as pool:  # sessions, decoding and executor threads have all started
             assert set(pool.map(forecast, [server.url] * 50)) == {200}
         pinned = {pid: thread_affinities(pid) for pid in first}
@@ -185,7 +199,9 @@ def test_pinned_workers_run_every_thread_on_their_own_cpus_and_a_replacement_tak
         assert "worker 0 runs on CPUs" in server.log.read_text()
 
         (replacement,) = set(kill_and_replace(server, first[0])) - set(first)
-        server.wait_ready()
+        wait_started(server, [replacement])
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(forecast, [server.url] * 50)) == {200}
         assert thread_affinities(replacement) == pinned[first[0]]
     finally:
         server.stop()
