@@ -42,13 +42,14 @@ def workers_of(supervisor: int) -> list[int]:
 
 
 def ready_workers(server: Server, count: int = 2) -> list[int]:
-    """The workers of a ready server, once all `count` have been spawned."""
-    server.wait_ready()
+    """The workers of a ready server, once all `count` have been spawned and have started serving."""
+    server.wait_ready()  # one worker answering is enough for this
     deadline = time.monotonic() + 60
     while len(workers_of(server.process.pid)) != count and time.monotonic() < deadline:
         time.sleep(0.2)
     workers = workers_of(server.process.pid)
     assert len(workers) == count
+    wait_started(server, workers)
     return workers
 
 
@@ -66,7 +67,7 @@ def wait_started(server: Server, pids: list[int]) -> None:
 
 
 def kill_and_replace(server: Server, victim: int) -> list[int]:
-    """SIGKILL one worker; the workers once the supervisor has started its replacement."""
+    """SIGKILL one worker; the workers once the supervisor's replacement for it has started serving."""
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 60
     while (len(workers_of(server.process.pid)) != 2 or victim in workers_of(server.process.pid)) and (
@@ -76,6 +77,7 @@ def kill_and_replace(server: Server, victim: int) -> list[int]:
     workers = workers_of(server.process.pid)
     assert len(workers) == 2
     assert victim not in workers
+    wait_started(server, workers)
     return workers
 
 
@@ -189,7 +191,6 @@ def test_pinned_workers_run_every_thread_on_their_own_cpus_and_a_replacement_tak
     server = start_server(task_repository, tmp_path / "pinned.log", workers="2", pin_workers="true")
     try:
         first = ready_workers(server)
-        wait_started(server, first)
         with ThreadPoolExecutor(8) as pool:  # sessions, decoding and executor threads have all started
             assert set(pool.map(forecast, [server.url] * 50)) == {200}
         pinned = {pid: thread_affinities(pid) for pid in first}
@@ -199,7 +200,6 @@ def test_pinned_workers_run_every_thread_on_their_own_cpus_and_a_replacement_tak
         assert "worker 0 runs on CPUs" in server.log.read_text()
 
         (replacement,) = set(kill_and_replace(server, first[0])) - set(first)
-        wait_started(server, [replacement])
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(forecast, [server.url] * 50)) == {200}
         assert thread_affinities(replacement) == pinned[first[0]]
