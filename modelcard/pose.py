@@ -7,7 +7,7 @@ pydantic only: the importer, the server and the exporter read the same schema.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -26,10 +26,20 @@ class PoseInput(BaseModel):
     channels: Literal["RGB", "BGR"] = "RGB"
     size: tuple[int, int] | None = Field(None, description="(height, width); None takes the graph's fixed size.")
     resize: Literal["letterbox", "stretch"] = "letterbox"
-    scale: float = Field(NATIVE_SCALE, gt=0, description="float32 input: x * scale, then (x - mean) / std.")
+    scale: float = Field(
+        NATIVE_SCALE, gt=0, description="float32 input: x * scale, then (x - mean) / std. uint8 input: 1 (the default)."
+    )
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     pad_value: float = Field(0.0, ge=0, le=1, description="Letterbox padding as a fraction of full intensity.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _uint8_scale_defaults_to_one(cls, data: Any) -> Any:
+        """A spec saying only `dtype = "uint8"` means raw pixels; the float default 1/255 would contradict it."""
+        if isinstance(data, dict) and data.get("dtype") == "uint8" and "scale" not in data:
+            return {**data, "scale": 1.0}
+        return data
 
     @model_validator(mode="after")
     def _uint8_takes_raw_pixels(self) -> PoseInput:

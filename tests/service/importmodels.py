@@ -28,7 +28,6 @@ description = "NHWC uint8 BGR in, (B, 1, 17, 3) normalised y, x, score out"
 layout = "NHWC"
 dtype = "uint8"
 channels = "BGR"
-scale = 1.0
 pad_value = {PAD}
 [output]
 format = "coordinates"

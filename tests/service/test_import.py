@@ -100,6 +100,8 @@ def test_import_writes_a_card_that_says_where_the_graph_came_from(imported: Path
     nhwc = ModelCard.read(imported / "movenet_like" / "1" / "model.json")
     assert nhwc.inputs[0].shape == [-1, *SIZE, 3]
     assert nhwc.inputs[0].datatype == "UINT8"
+    assert nhwc.pose is not None
+    assert nhwc.pose.input.scale == 1.0  # its spec says only dtype = "uint8": raw pixels
     assert (imported / "movenet_like" / "config.pbtxt").read_text().count("TYPE_UINT8") == 1
     assert "max_batch_size: 0" in (imported / "simcc" / "config.pbtxt").read_text()
 
