@@ -18,11 +18,10 @@ from pydantic import ValidationError
 from service.app import create_app
 from service.connections import with_header_timeout
 from service.logs import configure_logging
-from service.settings import Settings, unknown_variables
+from service.settings import CLIENT_VARIABLES, SETTING_VARIABLES, Settings, unknown_variables
 from service.workers import Supervisor
 
 logger = logging.getLogger("service")
-KNOWN_VARIABLES = [f"POSECAST_{name.upper()}" for name in Settings.model_fields]
 # CPython collects its youngest generation every 700 net new container objects and the older ones every tenth of
 # those passes; a request makes hundreds, so collections (the full ones walk every object the imports made) took
 # about a tenth of the event loop's CPU. At 10,000 they come 14x less often, for a little more garbage held.
@@ -49,7 +48,10 @@ def main() -> None:
         sys.exit(f"posecast: invalid configuration, not starting:\n{problems}")
     configure_logging(settings.log_format, settings.log_level)
     for name in unknown_variables(os.environ):
-        logger.warning("%s is not a posecast setting and is ignored; known: %s", name, ", ".join(KNOWN_VARIABLES))
+        if name.upper() in CLIENT_VARIABLES:
+            logger.warning("%s is not a server setting (%s) and is ignored", name, CLIENT_VARIABLES[name.upper()])
+        else:
+            logger.warning("%s is not a posecast setting and is ignored; known: %s", name, ", ".join(SETTING_VARIABLES))
     if settings.workers > 1:
         sys.exit(Supervisor(settings).run())
     serve(settings)

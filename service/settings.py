@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         "images; more get 413. At most Pillow's decompression-bomb limit, which also applies per image.",
     )
     max_images_per_request: int = Field(
-        32, ge=1, description="Most images (or frames) in one /v1 request; more get 413."
+        32, ge=1, description="Most images (or frames) in one /v1 request; more get 400."
     )
     max_eval_upload_bytes: int = Field(
         32 * MIB, ge=1, description="Largest evaluation-set upload (also bounded by POSECAST_MAX_BODY_BYTES)."
@@ -199,7 +199,16 @@ class Settings(BaseSettings):
         return value
 
 
+SETTING_VARIABLES = tuple(f"POSECAST_{name.upper()}" for name in Settings.model_fields)
+# The `posecast` command (cli/main.py) shares the prefix: a shell set up for it may start a server too.
+CLIENT_VARIABLES = {
+    "POSECAST_URL": "the server the posecast command calls",
+    "POSECAST_API_KEY": "the key the posecast command sends; the server's own keys are POSECAST_API_KEYS",
+}
+
+
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """`POSECAST_*` variables that name no setting: a misspelt one would otherwise be ignored without a word."""
-    known = {f"POSECAST_{name.upper()}" for name in Settings.model_fields}
-    return sorted(name for name in environ if name.upper().startswith("POSECAST_") and name.upper() not in known)
+    return sorted(
+        name for name in environ if name.upper().startswith("POSECAST_") and name.upper() not in SETTING_VARIABLES
+    )

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli.main import main
+from cli.main import main, parser
+from service.settings import CLIENT_VARIABLES, unknown_variables
 from tests.evaluation.test_keypoint_ap import pycocotools_eval, random_coco
 from tests.service.conftest import Server
 
@@ -85,3 +86,12 @@ def test_evaluate_oks(capsys: pytest.CaptureFixture[str], task_server: Server, t
                           "--results", str(detections))  # fmt: skip
     assert code == 0, err
     assert body["AP"] == pytest.approx(pycocotools_eval(tmp_path, dataset, results).stats[0], abs=1e-6)
+
+
+def test_the_client_reads_the_variables_the_server_calls_the_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in CLIENT_VARIABLES:
+        monkeypatch.setenv(name, f"from {name}")
+    read = set(vars(parser().parse_args(["models"])).values())
+    assert {f"from {name}" for name in CLIENT_VARIABLES} <= read
+    assert unknown_variables(dict.fromkeys(CLIENT_VARIABLES, "x")) == sorted(CLIENT_VARIABLES)  # named at start-up
+

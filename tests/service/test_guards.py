@@ -48,10 +48,14 @@ def test_blank_credentials_are_refused_at_start_up(tmp_path: Path, variable: str
 
 
 def test_unknown_variables_are_named_at_start_up(repository: Path, run_server: RunServer) -> None:
-    server = run_server(repository, model_repository="/elsewhere")  # misspelt POSECAST_REPOSITORY
+    # A misspelt POSECAST_REPOSITORY, and the client's key where the server's POSECAST_API_KEYS was meant.
+    server = run_server(repository, model_repository="/elsewhere", api_key="secret")
     logs = server.logs()
     assert "POSECAST_MODEL_REPOSITORY is not a posecast setting and is ignored" in logs
     assert "POSECAST_REPOSITORY" in logs.split("ignored; known:")[1]
+    assert "POSECAST_API_KEY is not a server setting" in logs
+    assert "the server's own keys are POSECAST_API_KEYS" in logs
+    assert httpx.get(f"{server.url}/v2/models/pose").status_code == 200  # POSECAST_API_KEY set no key
 
 
 def test_an_empty_repository_is_not_ready_unless_allowed(tmp_path: Path, run_server: RunServer) -> None:
