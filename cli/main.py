@@ -60,5 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except (client.ClientError, httpx.HTTPError, OSError, ValueError) as exc:
         print(f"posecast: {exc}", file=sys.stderr)  # the user's to fix: one line, exit status 1
         return 1
-    print(json.dumps(result, indent=2))
+    try:
+        print(json.dumps(result, indent=2), flush=True)
+    except BrokenPipeError:  # the reader left early (`| head`): as other command-line tools, stop without a trace
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the interpreter's last flush goes nowhere
+        return 1
     return 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +98,14 @@ def test_the_client_reads_the_variables_the_server_calls_the_clients(monkeypatch
     assert {f"from {name}" for name in CLIENT_VARIABLES} <= read
     assert unknown_variables(dict.fromkeys(CLIENT_VARIABLES, "x")) == sorted(CLIENT_VARIABLES)  # named at start-up
 
+
+def test_a_reader_that_leaves_early_gets_no_traceback(task_server: Server) -> None:
+    """`posecast models | head -1`: the pipe closes before the answer is written."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        command = [sys.executable, "-m", "cli", "--url", task_server.url, "models"]
+        result = subprocess.run(command, stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    finally:
+        os.close(writer)
+    assert (result.returncode, result.stderr) == (1, "")
