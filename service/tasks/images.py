@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from modelcard.letterbox import Letterbox, fit_letterbox, fit_stretch, letterbox_image
 from service.errors import InvalidInput, PayloadTooLarge
@@ -23,6 +23,15 @@ MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
 _EXPECTED = "a PNG, JPEG or WebP image"
 _WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 _EXIF_ORIENTATION = 0x0112
+_UPRIGHT = {  # EXIF orientation -> the transpose that undoes it (orientation 1, and unknown values: none)
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 _GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601-2 luma, as Pillow's "L" conversion
 
 
@@ -91,8 +100,10 @@ def decode_reduced(
         image = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(f"{label}: {exc}") from None
-    except (UnidentifiedImageError, OSError):
+    except UnidentifiedImageError:
         raise InvalidInput(f"{label} is not {_EXPECTED}: its bytes start with {data[:8]!r}") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # a known format with a broken header or an oversized chunk
+        raise InvalidInput(f"{label} could not be decoded ({exc}); expected {_EXPECTED}") from None
     budget.take(*image.size, label)
     width, height = image.size
     factor = 1
@@ -103,16 +114,25 @@ def decode_reduced(
             image.draft("RGB", fit.resampled_size(width, height))  # the smallest scale with both sides >= these
             factor = round(width / image.size[0])
         image.load()
-        turned = ImageOps.exif_transpose(image) if upright else image
+        turned = _turned_upright(image) if upright else image
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"{label} could not be decoded ({exc}); expected {_EXPECTED}") from None
     return Decoded(_to_rgb(turned), factor, turned.size if factor == 1 else (width, height))
 
 
+def _turned_upright(image: Image.Image) -> Image.Image:
+    """As its EXIF orientation says it is viewed (Pillow's `exif_transpose` also rewrites the EXIF block, and fails
+    on one it cannot write back)."""
+    method = _UPRIGHT.get(_orientation(image))
+    return image if method is None else image.transpose(method)
+
+
 def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation, 1 (as stored) when there is none or the EXIF block is malformed: Pillow's parser then
+    raises struct.error, TypeError, ValueError or OSError, and an upload is not refused for its metadata."""
     try:
         return int(image.getexif().get(_EXIF_ORIENTATION, 1))
-    except (OSError, ValueError, TypeError):
+    except Exception:
         return 1
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import struct
 import subprocess
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from modelcard import ModelCard, Preprocessing, TensorSpec
 from modelcard.letterbox import fit_letterbox
@@ -42,6 +44,42 @@ def test_decoding_refuses_other_formats_and_too_many_pixels() -> None:
         decode_image(gif.getvalue(), PixelBudget(100))
     with pytest.raises(InvalidInput, match="is empty"):
         decode_image(b"", PixelBudget(100))
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG", "WEBP"])
+def test_every_exif_orientation_turns_the_image_as_pillows_exif_transpose_does(image_format: str) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (6, 10, 3), dtype=np.uint8)  # (H, W): any turn shows
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format=image_format, exif=exif, lossless=True, quality=100)
+        expected = ImageOps.exif_transpose(Image.open(io.BytesIO(buffer.getvalue()))).convert("RGB")
+        decoded = decode_image(buffer.getvalue(), PixelBudget(100))
+        np.testing.assert_array_equal(np.asarray(decoded), np.asarray(expected), err_msg=f"orientation {orientation}")
+
+
+def test_broken_metadata_is_ignored_and_an_oversized_chunk_is_refused() -> None:
+    """EXIF that Pillow cannot parse (a TIFF header cut short) or cannot write back (orientation 6 beside a
+    resolution stored as text, which `exif_transpose` fails on) leaves the image as stored or turns it by the
+    orientation it could read; a PNG text chunk that inflates past Pillow's limit is a 400, not a crash."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 24)).save(buffer, format="PNG", exif=b"Exif\x00\x00II*\x00")
+    assert decode_image(buffer.getvalue(), PixelBudget(1000)).size == (16, 24)
+    entries = [(0x0112, 3, 1, struct.pack("<H", 6)), (0x011A, 2, 4, b"abc\0")]  # (tag, TIFF type, count, value)
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHI", *entry[:3]) + entry[3].ljust(4, b"\0") for entry in entries
+    )
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 24)).save(
+        buffer, format="JPEG", exif=b"Exif\0\0II*\0" + struct.pack("<I", 8) + ifd + bytes(4)
+    )
+    assert decode_image(buffer.getvalue(), PixelBudget(1000)).size == (24, 16)
+    header, rest = png(2, 2)[:33], png(2, 2)[33:]  # signature and IHDR, then IDAT and IEND
+    text = b"c\0\0" + zlib.compress(b"a" * (2 << 20))
+    chunk = struct.pack(">I", len(text)) + b"zTXt" + text + struct.pack(">I", zlib.crc32(b"zTXt" + text))
+    with pytest.raises(InvalidInput, match="could not be decoded"):
+        decode_image(header + chunk + rest, PixelBudget(1000))
 
 
 def test_the_pixel_limit_holds_for_the_whole_request() -> None:
