@@ -8,16 +8,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelcard import TensorSpec
 from service import tensors
 from service.errors import InvalidInput, PayloadTooLarge
 
 Parameters = dict[str, bool | int | float | str]
+Dimension = Annotated[int, Field(ge=0, strict=True)]  # not `true` or "3"
 BYTE_COUNT = re.compile(r"[0-9]{1,18}")  # ASCII only (str.isdigit takes other scripts), and far below int's limit
 
 
@@ -25,7 +26,7 @@ class RequestInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    shape: list[NonNegativeInt]
+    shape: list[Dimension]
     datatype: str
     parameters: Parameters = Field(default_factory=dict)
     data: list[Any] | None = None
@@ -116,13 +117,20 @@ def decode_request(
         offset += size
     if offset != len(binary):
         raise InvalidInput(f"{len(binary) - offset} bytes after the last binary input")
-    binary_output = request.parameters.get("binary_data_output", False) is True
+    binary_output = _flag(request.parameters, "binary_data_output", False)
     outputs = None
-    if request.outputs is not None:
+    if request.outputs:  # none named (absent or []): every output, as Triton answers
         outputs = [
-            OutputChoice(out.name, out.parameters.get("binary_data", binary_output) is True) for out in request.outputs
+            OutputChoice(out.name, _flag(out.parameters, "binary_data", binary_output)) for out in request.outputs
         ]
     return DecodedRequest(request.id, inputs, outputs, binary_output, _timeout(request.parameters))
+
+
+def _flag(parameters: Parameters, name: str, default: bool) -> bool:
+    value = parameters.get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"parameter '{name}' must be true or false, got {value!r}")
+    return value
 
 
 JSON_BYTES_PER_ELEMENT = 20  # a float32 written as JSON: up to 17 significant digits, sign, point, exponent, comma
@@ -201,12 +209,12 @@ def _decode_raw(body: bytes, model_inputs: list[TensorSpec]) -> DecodedRequest:
 
 
 def _timeout(parameters: Parameters) -> float | None:
-    """Triton's `timeout` request parameter, in microseconds."""
+    """Triton's `timeout` request parameter, in microseconds (a uint64 there)."""
     value = parameters.get("timeout")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput("parameter 'timeout' must be a positive integer number of microseconds")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**64:
+        raise InvalidInput("parameter 'timeout' must be a positive integer number of microseconds below 2**64")
     return value / 1e6
 
 

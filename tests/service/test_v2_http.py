@@ -138,6 +138,21 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ),
     ("not ready model", "/v2/models/tampered/infer", {"json": _pose()}, 503, "not ready"),
     (
+        "timeout past uint64",
+        "/v2/models/pose/infer",
+        {"json": {**_pose(), "parameters": {"timeout": 10**400}}},
+        400,
+        "below 2**64",
+    ),
+    ("boolean dimension", "/v2/models/pose/infer", {"json": _pose([True, 3, 32, 32])}, 400, "valid integer"),
+    (
+        "binary flag as text",
+        "/v2/models/pose/infer",
+        {"json": {**_pose(), "parameters": {"binary_data_output": "yes"}}},
+        400,
+        "must be true or false",
+    ),
+    (
         "short sequence",
         "/v2/models/sequence/infer",
         {"json": json_request({"sequence": np.ones((1, 1, 4), np.float32)})},
@@ -158,6 +173,13 @@ def test_bad_requests_get_an_error_body_and_the_server_keeps_serving(
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert client.post("/v2/models/pose/infer", json=_pose()).status_code == 200
+
+
+def test_an_empty_output_list_asks_for_every_output(client: httpx.Client) -> None:
+    every = client.post("/v2/models/pose/infer", json=_pose()).json()["outputs"]
+    named_none = client.post("/v2/models/pose/infer", json={**_pose(), "outputs": []}).json()["outputs"]
+    assert [output["name"] for output in named_none] == [output["name"] for output in every]
+    assert len(every) > 1
 
 
 def test_binary_size_mismatch_is_rejected(client: httpx.Client) -> None:
