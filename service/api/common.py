@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from fastapi import APIRouter, Depends
+from pydantic import TypeAdapter
 
 from modelcard import ModelCard
 from modelcard.letterbox import COCO_INDEX_TO_CONTINUOUS
@@ -16,6 +17,7 @@ from service.model import ServedModel
 from service.security import require_api_key
 from service.tasks.pose import ImagePoses, Keypoints, keypoint_names, skeleton
 
+_COCO_RESULTS = TypeAdapter(list[CocoKeypointResult])
 ENDPOINT_OF_TASK = {"pose": "pose", "sequence_pose": "forecast", "forecast": "forecast", "frames": "forecast"}
 
 
@@ -73,14 +75,19 @@ def pose_response(served: ServedModel, results: Sequence[ImagePoses], started: f
     )
 
 
-def coco_results(results: Sequence[ImagePoses], image_ids: Sequence[int]) -> list[CocoKeypointResult]:
-    """Everyone found, as a COCO keypoint results list: x, y in COCO's pixel-index convention."""
-    return [
-        CocoKeypointResult(
-            image_id=image_id,
-            keypoints=np.column_stack([person.points - COCO_INDEX_TO_CONTINUOUS, person.confidence]).ravel().tolist(),
-            score=person.score,
-        )
-        for result, image_id in zip(results, image_ids, strict=True)
-        for person in result.people
-    ]
+def coco_json(results: Sequence[ImagePoses], image_ids: Sequence[int]) -> bytes:
+    """Everyone found, as a COCO keypoint results list (x, y in COCO's pixel-index convention) in JSON: a value a
+    model left non-finite is null, as in the default format, rather than a body JSON cannot hold."""
+    return _COCO_RESULTS.dump_json(
+        [
+            CocoKeypointResult(
+                image_id=image_id,
+                keypoints=np.column_stack([person.points - COCO_INDEX_TO_CONTINUOUS, person.confidence])
+                .ravel()
+                .tolist(),
+                score=person.score,
+            )
+            for result, image_id in zip(results, image_ids, strict=True)
+            for person in result.people
+        ]
+    )

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, RootModel, ValidationError
 from starlette.routing import Route
 
@@ -25,7 +24,7 @@ from service.api.bodies import (
     unsupported,
     validated,
 )
-from service.api.common import coco_results, model_router, pose_response, require_task
+from service.api.common import coco_json, model_router, pose_response, require_task
 from service.api.schemas import EXAMPLE_PNG, BoxItem, PoseRequest, PoseResponse
 from service.errors import InvalidInput
 from service.routing import in_thread_if_large, lease, repository_of, settings_of
@@ -196,6 +195,6 @@ async def answer_pose(request: Request, name: str, version: str | None, query: P
         headers = {"X-Model-Name": served.name, "X-Model-Version": served.version}
         return Response(drawn, media_type="image/png", headers=headers)
     if query.format == "coco":
-        listed = [item.model_dump() for item in coco_results(results, ids)]
-        return JSONResponse(listed, headers={"X-Model-Name": served.name, "X-Model-Version": served.version})
+        headers = {"X-Model-Name": served.name, "X-Model-Version": served.version}
+        return Response(coco_json(results, ids), media_type="application/json", headers=headers)
     return pose_response(served, results, started)

@@ -29,6 +29,7 @@ from service.tasks.pose_outputs import decode_card_outputs, merge_flipped
 
 IMAGE_TASKS = ("pose", "sequence_pose")
 MAX_BOX_COORDINATE = 1e7  # pixels; beyond any image the pixel limit lets through, and far from float trouble
+MIN_BOX_SIDE = 1.0  # pixels; a crop of less is no person, and near 1e-306 its scale overflows to inf
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,16 @@ def skeleton(card: ModelCard, count: int) -> list[tuple[int, int]]:
 
 
 def check_boxes(boxes: Sequence[Sequence[Box]], images: int) -> None:
-    """One list per image; each box (four numbers, as the request schemas parse it) finite, with a positive width
-    and height."""
+    """One list per image; each box (four numbers, as the request schemas parse it) finite, at least
+    `MIN_BOX_SIDE` wide and high."""
     if len(boxes) != images:
         raise InvalidInput(f"boxes: {len(boxes)} lists for {images} images; give one list (maybe empty) per image")
     for i, image_boxes in enumerate(boxes):
         for j, box in enumerate(image_boxes):
             if not all(math.isfinite(v) and abs(v) <= MAX_BOX_COORDINATE for v in box):  # four: parsed as tuples
                 raise InvalidInput(f"boxes[{i}][{j}] must be [x, y, w, h], finite, within ±{MAX_BOX_COORDINATE:g} px")
-            if box[2] <= 0 or box[3] <= 0:
-                raise InvalidInput(f"boxes[{i}][{j}] = {list(box)} needs a positive width and height")
+            if box[2] < MIN_BOX_SIDE or box[3] < MIN_BOX_SIDE:
+                raise InvalidInput(f"boxes[{i}][{j}] = {list(box)} must be at least {MIN_BOX_SIDE:g} px wide and high")
 
 
 @dataclass(frozen=True)

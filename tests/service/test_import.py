@@ -227,7 +227,8 @@ def test_the_overlay_draws_every_person(http: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("body", "params", "message"),
     [
-        ({"boxes": [[[0, 0, 0, 10]]]}, {}, "positive width and height"),
+        ({"boxes": [[[0, 0, 0, 10]]]}, {}, "at least 1 px wide and high"),
+        ({"boxes": [[[0, 0, 5e-324, 5e-324]]]}, {"format": "coco"}, "at least 1 px wide and high"),
         ({"boxes": [[], []]}, {}, "2 lists for 1 images"),
         ({"boxes": [[[0, 0, 10]]]}, {}, "invalid request"),
         ({"boxes": [[[0, 0, 1e9, 10]]]}, {}, "within"),

@@ -11,10 +11,12 @@ import pytest
 
 from modelcard import TensorSpec
 from service import protocol, tensors
+from service.api.common import coco_json
 from service.batching import batch_key, collate, plan, split
 from service.errors import InferenceError, InvalidInput
 from service.logs import JsonFormatter, RequestIdFilter, request_id_var
 from service.settings import Settings
+from service.tasks.pose import ImagePoses, Keypoints
 
 NUMERIC = [
     "BOOL",
@@ -209,3 +211,14 @@ def test_json_log_lines_carry_the_request_id() -> None:
     assert line["message"] == "hello there"
     assert line["request_id"] == "req-7"
     assert line["level"] == "warning"
+
+
+def test_coco_results_hold_a_non_finite_keypoint_as_null() -> None:
+    """A model may answer NaN (a box it cannot place, an overflow): the COCO list stays JSON, as the default
+    format does, instead of failing to encode."""
+    points = np.array([[10.0, 20.0], [np.nan, np.inf]])
+    person = Keypoints(points, np.array([0.5, np.nan], np.float32), 64, 64, (0.0, 0.0, 64.0, 64.0))
+    decoded = json.loads(coco_json([ImagePoses(64, 64, [person], boxed=True)], [7]))
+    assert decoded[0]["image_id"] == 7
+    assert decoded[0]["keypoints"][:3] == [9.5, 19.5, 0.5]
+    assert decoded[0]["keypoints"][3:] == [None, None, None]
