@@ -137,6 +137,8 @@ def _broken(path: list[Any], value: Any) -> dict[str, Any]:
         (_broken(["categories", 1, "keypoints"], KeyError), "exactly one keypoint category"),
         (_broken(["categories", 1, "skeleton", 0], [0, 1]), r"skeleton\[0\] must be two 1-based joint"),
         (_broken(["images"], {}), "images must be a JSON list"),
+        (_broken(["images", 0, "id"], 2**64), r"images\[0\]\.id must be an integer that fits 64 bits"),
+        (_broken(["annotations", 0, "id"], -(2**63) - 1), r"annotations\[0\]\.id must be an integer that fits 64"),
     ],
 )
 def test_malformed_annotation_file_raises_value_error(data: dict[str, Any], message: str) -> None:
@@ -159,6 +161,10 @@ def test_malformed_annotation_file_raises_value_error(data: dict[str, Any], mess
         (
             [{**_result(1, PERSON_A, 0.5), "score": float("nan")}],
             r"results\[0\]\.score must be a finite number, got nan",
+        ),
+        (  # an integer literal past float's range, as JSON may carry one
+            [{**_result(1, PERSON_A, 0.5), "score": 10**400}],
+            r"results\[0\]\.score must be a finite number, got 1000000000\d*\.\.\. \(401 characters\)",
         ),
     ],
 )
