@@ -86,7 +86,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(content, media_type=media_type)
 
     # Added last = outermost: the request id covers every response, including 413s.
-    app.add_middleware(RequestBodyMiddleware, max_body_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+    app.add_middleware(
+        RequestBodyMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        timeout_s=settings.body_timeout_s,
+        deadline_s=settings.body_deadline_s,
+        max_pending_bytes=settings.max_pending_body_bytes,
+    )
     if settings.cors_origins:
         # Inside the request-id layer, so preflight answers carry an id too; no cookies, so no credentials.
         app.add_middleware(

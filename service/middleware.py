@@ -67,12 +67,20 @@ class RequestContextMiddleware:
 
 class RequestBodyMiddleware:
     """Bounds on the request body: 413 past its size limit (at once from Content-Length, or while a chunked body
-    streams), 408 when the next part takes longer than `timeout_s` to arrive."""
+    streams); 408 when the next part takes longer than `timeout_s` to arrive or the whole body longer than
+    `deadline_s`; 503 when the bodies still arriving, over every connection of the process, would hold more than
+    `max_pending_bytes`. The last two bound what uploads trickled to stay open can hold: each part in time, every
+    part kept in memory."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, timeout_s: float) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, timeout_s: float, deadline_s: float, max_pending_bytes: int
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
+        self.deadline_s = deadline_s
+        self.max_pending_bytes = max_pending_bytes
+        self.pending_bytes = 0  # held by bodies whose last part has not arrived, over all connections
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,28 +92,51 @@ class RequestBodyMiddleware:
             await error_response(status, message)(scope, receive, send)
             return
         received = 0
+        held = 0  # of this body's bytes, counted in pending_bytes until its last part is in or the request ends
         complete = False
+        deadline = asyncio.get_running_loop().time() + self.deadline_s
 
         async def bounded_receive() -> Message:
-            nonlocal received, complete
+            nonlocal received, held, complete
             if complete:  # the body is in: what follows is the disconnect, which may take as long as it takes
                 return await receive()
+            left = deadline - asyncio.get_running_loop().time()
             try:
-                async with asyncio.timeout(self.timeout_s):
+                async with asyncio.timeout(min(self.timeout_s, left)):
                     message = await receive()
             except TimeoutError:
                 # HTTPExceptions, not ServiceErrors: FastAPI re-raises them from its own body parsing (where any
                 # other exception becomes a 400), and install_error_handlers maps them.
-                detail = f"the request body stalled for {self.timeout_s:g} s (POSECAST_BODY_TIMEOUT_S)"
+                detail = (
+                    f"the request body stalled for {self.timeout_s:g} s (POSECAST_BODY_TIMEOUT_S)"
+                    if self.timeout_s <= left
+                    else f"the request body took longer than {self.deadline_s:g} s in all (POSECAST_BODY_DEADLINE_S)"
+                )
                 raise HTTPException(408, detail, headers={"Connection": "close"}) from None
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                part = len(message.get("body", b""))
+                received += part
                 complete = not message.get("more_body", False)
                 if received > self.max_body_bytes:
                     raise HTTPException(413, self._too_large())
+                if complete:
+                    self.pending_bytes -= held
+                    held = 0
+                elif self.pending_bytes + part > self.max_pending_bytes:
+                    detail = (
+                        f"request bodies still arriving hold {self.pending_bytes} bytes, the most this server takes "
+                        "(POSECAST_MAX_PENDING_BODY_BYTES); retry"
+                    )
+                    raise HTTPException(503, detail, headers={"Retry-After": "1", "Connection": "close"})
+                else:
+                    self.pending_bytes += part
+                    held += part
             return message
 
-        await self.app(scope, bounded_receive, send)
+        try:
+            await self.app(scope, bounded_receive, send)
+        finally:
+            self.pending_bytes -= held
 
     def _too_large(self) -> str:
         return f"request body exceeds the limit of {self.max_body_bytes} bytes (POSECAST_MAX_BODY_BYTES)"

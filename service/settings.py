@@ -66,7 +66,16 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(
         30.0, gt=0, description="Longest wait for the next part of a request body before 408."
     )
+    body_deadline_s: float = Field(
+        120.0, gt=0, description="Longest time a whole request body may take to arrive before 408 (a trickle of parts)."
+    )
     max_body_bytes: int = Field(32 * MIB, ge=1, description="Largest request body accepted; larger ones get 413.")
+    max_pending_body_bytes: int = Field(
+        256 * MIB,
+        ge=1,
+        description="Most bytes that bodies still arriving may hold, over all connections of one server process; a "
+        "part past it gets 503 with Retry-After. At least POSECAST_MAX_BODY_BYTES.",
+    )
     max_image_pixels: int = Field(
         40_000_000,
         ge=1,
@@ -185,6 +194,11 @@ class Settings(BaseSettings):
         for flag in ("docs_require_key", "metrics_require_key"):
             if getattr(self, flag) and not self.api_keys:
                 raise ValueError(f"POSECAST_{flag.upper()} needs POSECAST_API_KEYS: there is no key to require")
+        if self.max_pending_body_bytes < self.max_body_bytes:
+            raise ValueError(
+                "POSECAST_MAX_PENDING_BODY_BYTES is below POSECAST_MAX_BODY_BYTES: a body of the largest size "
+                "could never arrive"
+            )
         return self
 
     @field_validator("providers")

@@ -47,6 +47,12 @@ def test_blank_credentials_are_refused_at_start_up(tmp_path: Path, variable: str
     assert variable in result.stderr
 
 
+def test_a_pending_body_budget_below_the_largest_body_is_refused_at_start_up(tmp_path: Path) -> None:
+    result = _start_with({"POSECAST_MAX_BODY_BYTES": "1000", "POSECAST_MAX_PENDING_BODY_BYTES": "999"}, tmp_path)
+    assert result.returncode != 0
+    assert "POSECAST_MAX_PENDING_BODY_BYTES is below POSECAST_MAX_BODY_BYTES" in result.stderr
+
+
 def test_unknown_variables_are_named_at_start_up(repository: Path, run_server: RunServer) -> None:
     # A misspelt POSECAST_REPOSITORY, and the client's key where the server's POSECAST_API_KEYS was meant.
     server = run_server(repository, model_repository="/elsewhere", api_key="secret")

@@ -7,6 +7,7 @@ import bz2
 import io
 import json
 import math
+import select
 import socket
 import struct
 import tarfile
@@ -283,6 +284,52 @@ def test_a_stalled_body_gets_408_and_a_vanished_client_one_log_line(
         time.sleep(0.1)
     assert "client disconnected before its request was read" in server.logs()
     assert "Traceback" not in server.logs()
+
+
+def _answer(sock: socket.socket) -> str:
+    sock.settimeout(10)
+    return b"".join(iter(lambda: sock.recv(4096), b"")).decode()  # until the server closes
+
+
+def test_a_body_trickled_in_time_part_by_part_still_has_a_deadline(
+    task_repository: Path, run_server: RunServer
+) -> None:
+    server = run_server(task_repository, body_timeout_s="1", body_deadline_s="2")
+    host, port = server.url.removeprefix("http://").split(":")
+    head = b"POST /v1/evaluate/mse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    started = time.monotonic()
+    with socket.create_connection((host, int(port))) as trickle:
+        trickle.sendall(head + b"{")
+        while not select.select([trickle], [], [], 0.25)[0] and time.monotonic() - started < 10:
+            trickle.sendall(b" ")  # a part every 0.25 s: each in time, the whole body not
+        answer = _answer(trickle)
+    assert answer.startswith("HTTP/1.1 408"), answer
+    assert "POSECAST_BODY_DEADLINE_S" in answer
+    assert 1.9 < time.monotonic() - started < 6
+
+
+def test_bodies_still_arriving_share_one_memory_budget(task_repository: Path, run_server: RunServer) -> None:
+    """Uploads that send most of a body and then trickle held 30 MiB each for as long as they liked; now the
+    bodies still arriving hold at most POSECAST_MAX_PENDING_BODY_BYTES, and a closed one gives its share back."""
+    server = run_server(task_repository, max_body_bytes=str(1 << 20), max_pending_body_bytes=str(1 << 20))
+    host, port = server.url.removeprefix("http://").split(":")
+    head = b"POST /v2/models/series/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (1 << 20)
+    with socket.create_connection((host, int(port))) as holding:
+        holding.sendall(head + b" " * (1000 << 10))  # 1000 KiB of 1024, then nothing
+        time.sleep(1)
+        with socket.create_connection((host, int(port))) as late:
+            late.sendall(head + b" " * (60 << 10))  # past the budget by 36 KiB
+            answer = _answer(late)
+        assert answer.startswith("HTTP/1.1 503"), answer
+        assert "retry-after: 1" in answer.lower()
+        assert "POSECAST_MAX_PENDING_BODY_BYTES" in answer
+    deadline = time.monotonic() + 10
+    with server.client() as client:
+        while (status := client.post("/v2/models/series/infer", content=b" " * (1 << 20)).status_code) == 503:
+            assert time.monotonic() < deadline, "the closed upload's bytes were never given back"
+            time.sleep(0.1)
+        assert status == 400  # read whole (and not a tensor)
+        assert client.post("/v2/models/series/infer", content=ZEROS).status_code == 200
 
 
 def test_the_annotation_document_has_its_own_limit(task_repository: Path, run_server: RunServer) -> None:
