@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from service.app import create_app
-from service.connections import with_header_timeout
+from service.connections import http_protocol
 from service.logs import configure_logging
 from service.settings import CLIENT_VARIABLES, SETTING_VARIABLES, Settings, unknown_variables
 from service.workers import Supervisor
@@ -69,7 +69,7 @@ def serve(settings: Settings, sockets: list[socket.socket] | None = None) -> Non
         log_level=settings.log_level,
         access_log=settings.access_log,
         timeout_graceful_shutdown=math.ceil(settings.grace_period_s),
-        http=with_header_timeout(settings.header_timeout_s),
+        http=http_protocol(settings.header_timeout_s),
     )
     DrainingServer(config, app).run(sockets=sockets)
 

@@ -1,18 +1,20 @@
-"""Deadlines on the HTTP connection itself, where uvicorn has none: a client that opens a connection and never
-finishes its request line and headers (slowloris) is closed instead of holding a file handle forever."""
+"""The HTTP connection itself, where uvicorn falls short of the service's rules: a client that opens a connection
+and never finishes its request line and headers (slowloris) is closed instead of holding a file handle forever,
+and a request the HTTP parser cannot read is answered in JSON like every other 4xx."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 
-class HeaderDeadlineProtocol(HttpToolsProtocol):
+class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol; each request head must be complete within `header_timeout_s` of the
     connection opening or of its first byte. Idle keep-alive connections keep uvicorn's own timeout."""
 
-    header_timeout_s = 10.0  # set per server by with_header_timeout
+    header_timeout_s = 10.0  # set per server by http_protocol
     _head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -31,6 +33,16 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes that are not HTTP/1.1 (bad Content-Length, bad chunk sizes, a NUL in a
+        header), as `{"error": ...}` instead of plain text; the connection closes as before."""
+        body = json.dumps({"error": msg}).encode()
+        head = [STATUS_LINE[400]]
+        head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+        head += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body), b"connection: close\r\n"]
+        self.transport.write(b"".join([*head, b"\r\n", body]))
+        self.transport.close()
+
     def _arm(self) -> None:
         self._disarm()
         self._head_deadline = self.loop.call_later(self.header_timeout_s, self._head_too_slow)
@@ -46,6 +58,6 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def with_header_timeout(seconds: float) -> type[HeaderDeadlineProtocol]:
-    """The protocol class for `uvicorn.Config(http=...)`, with this server's deadline."""
-    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout_s": seconds})
+def http_protocol(header_timeout_s: float) -> type[GuardedHttpProtocol]:
+    """The protocol class for `uvicorn.Config(http=...)`, with this server's head deadline."""
+    return type("GuardedHttpProtocol", (GuardedHttpProtocol,), {"header_timeout_s": header_timeout_s})

@@ -291,6 +291,27 @@ def _answer(sock: socket.socket) -> str:
     return b"".join(iter(lambda: sock.recv(4096), b"")).decode()  # until the server closes
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /v2/models/series/infer HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"POST /v2/models/series/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET /v2 HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b\r\n\r\n",
+    ],
+    ids=["content-length", "chunk size", "nul in a header"],
+)
+def test_what_the_http_parser_cannot_read_gets_a_json_400(task_server: Server, request_bytes: bytes) -> None:
+    host, port = task_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as connection:
+        connection.sendall(request_bytes)
+        head, _, body = _answer(connection).partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 400"), head
+    assert "content-type: application/json" in head.lower()
+    assert json.loads(body)["error"]
+    with task_server.client() as client:
+        assert client.post("/v2/models/series/infer", content=ZEROS).status_code == 200
+
+
 def test_a_body_trickled_in_time_part_by_part_still_has_a_deadline(
     task_repository: Path, run_server: RunServer
 ) -> None:
