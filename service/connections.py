@@ -1,13 +1,14 @@
 """The HTTP connection itself, where uvicorn falls short of the service's rules: a client that opens a connection
 and never finishes its request line and headers (slowloris) is closed instead of holding a file handle forever,
-and a request the HTTP parser cannot read is answered in JSON like every other 4xx."""
+a request the HTTP parser cannot read is answered in JSON like every other 4xx, and a pipelined request whose
+client has gone is not answered into a closed socket (a RuntimeError and two error logs per request)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -19,6 +20,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._open_cycles: list[RequestResponseCycle] = []  # this connection's requests not yet answered
         self._arm()
 
     def on_message_begin(self) -> None:
@@ -28,9 +30,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
+        self._open_cycles = [cycle for cycle in self._open_cycles if not cycle.response_complete] + [self.cycle]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        # uvicorn tells only the newest request that its client left; an older pipelined one, already running,
+        # would go on to write its answer to the closed transport.
+        for cycle in self._open_cycles:
+            if not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:

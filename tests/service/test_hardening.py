@@ -312,6 +312,38 @@ def test_what_the_http_parser_cannot_read_gets_a_json_400(task_server: Server, r
         assert client.post("/v2/models/series/infer", content=ZEROS).status_code == 200
 
 
+def test_pipelined_requests_of_a_client_that_left_are_not_answered_into_a_closed_socket(task_server: Server) -> None:
+    host, port = task_server.url.removeprefix("http://").split(":")
+    quick = b"POST /v2/models/series/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(ZEROS),
+        ZEROS.encode(),
+    )
+    photo = io.BytesIO()  # a few milliseconds to decode: still running when its client leaves
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (500, 500, 3), dtype=np.uint8)).save(photo, "PNG")
+    slow = (
+        b"POST /v1/models/pose/pose HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n%s"
+        % (
+            len(photo.getvalue()),
+            photo.getvalue(),
+        )
+    )
+    logged = task_server.log.stat().st_size
+    for _ in range(10):  # three requests at once; read the start of the first answer and leave
+        with socket.create_connection((host, int(port))) as leaving:
+            leaving.sendall(quick + slow + quick)
+            leaving.recv(100)
+    with socket.create_connection((host, int(port))) as staying:
+        staying.sendall(quick + slow + quick)
+        staying.settimeout(10)
+        answers = b""
+        while answers.count(b"HTTP/1.1 200") < 3:
+            answers += staying.recv(65536)
+    time.sleep(0.5)
+    new_logs = task_server.log.read_bytes()[logged:].decode(errors="replace")
+    assert "Traceback" not in new_logs
+    assert "ERROR" not in new_logs
+
+
 def test_a_body_trickled_in_time_part_by_part_still_has_a_deadline(
     task_repository: Path, run_server: RunServer
 ) -> None:
