@@ -64,7 +64,7 @@ def _list(value: Any, where: str) -> list[Any]:
 
 
 def _integer(value: Any, where: str) -> int:
-    """An id, held as int64 as pycocotools' arrays hold it."""
+    """An integer field (ids, flags, joint numbers), held as int64 as pycocotools' arrays hold it."""
     if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
         raise ValueError(f"{where} must be an integer that fits 64 bits, got {_shown(value)}")
     return value

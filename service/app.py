@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         timeout_s=settings.body_timeout_s,
         deadline_s=settings.body_deadline_s,
         max_pending_bytes=settings.max_pending_body_bytes,
+        pending_gauge=metrics.pending_body_bytes,
     )
     if settings.cors_origins:
         # Inside the request-id layer, so preflight answers carry an id too; no cookies, so no credentials.

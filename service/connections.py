@@ -12,8 +12,9 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol; each request head must be complete within `header_timeout_s` of the
-    connection opening or of its first byte. Idle keep-alive connections keep uvicorn's own timeout."""
+    """uvicorn's httptools protocol with the three guards of this module: each request head complete within
+    `header_timeout_s` of the connection opening or of its first byte (idle keep-alive connections keep uvicorn's
+    own timeout), parser errors in JSON, and every open request of a lost connection told so."""
 
     header_timeout_s = 10.0  # set per server by http_protocol
     _head_deadline: asyncio.TimerHandle | None = None
@@ -30,7 +31,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
-        self._open_cycles = [cycle for cycle in self._open_cycles if not cycle.response_complete] + [self.cycle]
+        self._open_cycles = [cycle for cycle in self._open_cycles if not cycle.response_complete]
+        if self.cycle is not None:  # None when the request upgraded to a websocket
+            self._open_cycles.append(self.cycle)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

@@ -70,6 +70,12 @@ class Metrics:
         self.ready = Gauge(
             "posecast_model_ready", "1 when the model version serves.", _LABELS, registry=r, multiprocess_mode="livemax"
         )
+        self.pending_body_bytes = Gauge(
+            "posecast_pending_body_bytes",
+            "Bytes held by request bodies still arriving (POSECAST_MAX_PENDING_BODY_BYTES bounds each process).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.provider = Gauge(
             "posecast_model_provider",
             "1 for the execution provider in use.",

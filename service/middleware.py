@@ -7,6 +7,7 @@ import logging
 import re
 import uuid
 
+from prometheus_client import Gauge
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
@@ -73,13 +74,20 @@ class RequestBodyMiddleware:
     part kept in memory."""
 
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, timeout_s: float, deadline_s: float, max_pending_bytes: int
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        timeout_s: float,
+        deadline_s: float,
+        max_pending_bytes: int,
+        pending_gauge: Gauge,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout_s = timeout_s
         self.deadline_s = deadline_s
         self.max_pending_bytes = max_pending_bytes
+        self.pending_gauge = pending_gauge
         self.pending_bytes = 0  # held by bodies whose last part has not arrived, over all connections
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,23 +128,25 @@ class RequestBodyMiddleware:
                 if received > self.max_body_bytes:
                     raise HTTPException(413, self._too_large())
                 if complete:
-                    self.pending_bytes -= held
+                    self._add_pending(-held)
                     held = 0
                 elif self.pending_bytes + part > self.max_pending_bytes:
-                    detail = (
-                        f"request bodies still arriving hold {self.pending_bytes} bytes, the most this server takes "
-                        "(POSECAST_MAX_PENDING_BODY_BYTES); retry"
-                    )
+                    detail = "too many request bodies are arriving at once (POSECAST_MAX_PENDING_BODY_BYTES); retry"
                     raise HTTPException(503, detail, headers={"Retry-After": "1", "Connection": "close"})
                 else:
-                    self.pending_bytes += part
+                    self._add_pending(part)
                     held += part
             return message
 
         try:
             await self.app(scope, bounded_receive, send)
         finally:
-            self.pending_bytes -= held
+            self._add_pending(-held)
+
+    def _add_pending(self, delta: int) -> None:
+        if delta:
+            self.pending_bytes += delta
+            self.pending_gauge.set(self.pending_bytes)
 
     def _too_large(self) -> str:
         return f"request body exceeds the limit of {self.max_body_bytes} bytes (POSECAST_MAX_BODY_BYTES)"

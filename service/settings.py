@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         256 * MIB,
         ge=1,
         description="Most bytes that bodies still arriving may hold, over all connections of one server process; a "
-        "part past it gets 503 with Retry-After. At least POSECAST_MAX_BODY_BYTES.",
+        "part past it gets 503 with Retry-After. At least POSECAST_MAX_BODY_BYTES, which raises the default with it.",
     )
     max_image_pixels: int = Field(
         40_000_000,
@@ -195,10 +195,12 @@ class Settings(BaseSettings):
             if getattr(self, flag) and not self.api_keys:
                 raise ValueError(f"POSECAST_{flag.upper()} needs POSECAST_API_KEYS: there is no key to require")
         if self.max_pending_body_bytes < self.max_body_bytes:
-            raise ValueError(
-                "POSECAST_MAX_PENDING_BODY_BYTES is below POSECAST_MAX_BODY_BYTES: a body of the largest size "
-                "could never arrive"
-            )
+            if "max_pending_body_bytes" in self.model_fields_set:
+                raise ValueError(
+                    "POSECAST_MAX_PENDING_BODY_BYTES is below POSECAST_MAX_BODY_BYTES: a body of the largest size "
+                    "could never arrive"
+                )
+            self.max_pending_body_bytes = self.max_body_bytes  # a deployment that raised the body limit keeps working
         return self
 
     @field_validator("providers")

@@ -190,11 +190,10 @@ async def answer_pose(request: Request, name: str, version: str | None, query: P
         results = await estimate(
             infer, served.card, uploads.blobs, options, settings.max_image_pixels, served.max_request_batch_size
         )
+    headers = {"X-Model-Name": served.name, "X-Model-Version": served.version}
     if png:
         drawn = await asyncio.to_thread(lambda: encode_png(draw_people(results[0], served.card, query.min_confidence)))
-        headers = {"X-Model-Name": served.name, "X-Model-Version": served.version}
         return Response(drawn, media_type="image/png", headers=headers)
     if query.format == "coco":
-        headers = {"X-Model-Name": served.name, "X-Model-Version": served.version}
         return Response(coco_json(results, ids), media_type="application/json", headers=headers)
     return pose_response(served, results, started)

@@ -26,7 +26,7 @@ from modelcard.pose import PoseSpec
 from service.errors import ClientDisconnected, InvalidInput, PayloadTooLarge
 from service.tasks.arrays import ARCHIVE_ERRORS, load_json, load_npz, require_finite, require_shape, unzip
 from service.tasks.images import PixelBudget, decode_image, pad_fill
-from service.tasks.pose_inputs import Crop, model_input
+from service.tasks.pose_inputs import MIN_BOX_SIDE, Crop, model_input
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def read_pose_set(data: bytes, limits: SetLimits, stop: threading.Event | None =
         truth = read_coco_ground_truth(annotations)
     except ValueError as exc:
         raise InvalidInput(f"{documents[0]}: {exc}") from None
-    keep = ~truth.iscrowd & (truth.visibility > 0).any(axis=1) & (truth.boxes[:, 2:] > 0).all(axis=1)
+    keep = ~truth.iscrowd & (truth.visibility > 0).any(axis=1) & (truth.boxes[:, 2:] >= MIN_BOX_SIDE).all(axis=1)
     rows = np.flatnonzero(keep)
     if rows.size == 0:
         raise InvalidInput(f"{documents[0]} has no person with a labelled keypoint and a box to score")

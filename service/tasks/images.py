@@ -131,9 +131,10 @@ def _orientation(image: Image.Image) -> int:
     """The EXIF orientation, 1 (as stored) when there is none or the EXIF block is malformed: Pillow's parser then
     raises struct.error, TypeError, ValueError or OSError, and an upload is not refused for its metadata."""
     try:
-        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
     except Exception:
         return 1
+    return orientation if isinstance(orientation, int) else 1  # a text or rational value is as malformed
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

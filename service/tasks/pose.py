@@ -24,12 +24,11 @@ from service.errors import InvalidInput, PayloadTooLarge
 from service.model import Infer
 from service.tasks.forecast import to_history
 from service.tasks.images import Decoded, Fit, PixelBudget, decode_image, decode_reduced, to_model_input
-from service.tasks.pose_inputs import Box, Crop, crop, input_size, model_input
+from service.tasks.pose_inputs import MIN_BOX_SIDE, Box, Crop, crop, input_size, model_input
 from service.tasks.pose_outputs import decode_card_outputs, merge_flipped
 
 IMAGE_TASKS = ("pose", "sequence_pose")
 MAX_BOX_COORDINATE = 1e7  # pixels; beyond any image the pixel limit lets through, and far from float trouble
-MIN_BOX_SIDE = 1.0  # pixels; a crop of less is no person, and near 1e-306 its scale overflows to inf
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from service.errors import InvalidInput
 from service.tasks.images import pad_fill
 
 Box = tuple[float, float, float, float]  # x, y, w, h in image pixels
+MIN_BOX_SIDE = 1.0  # pixels; a crop of less is no person, and near 1e-306 its scale overflows to inf
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,26 @@ def test_archives_that_unpack_too_large_are_refused_before_reading() -> None:
         read_pose_set(buffer.getvalue(), limits)
 
 
+def test_evaluation_sets_score_only_people_with_a_box_of_a_pixel_or_more() -> None:
+    """A sub-pixel box would overflow its crop's scale (the /v1 pose route refuses one); in a set it is skipped."""
+    keypoints = [value for i in range(17) for value in (10 + i, 10 + i, 2)]
+    people = [([10, 10, 1e-306, 1e-306], 1), ([10, 10, 40, 40], 2)]
+    annotations = {
+        "images": [{"id": 1, "file_name": "a.png"}],
+        "categories": [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)]}],
+        "annotations": [
+            {"id": i, "image_id": 1, "category_id": 1, "keypoints": keypoints, "bbox": box} for box, i in people
+        ],
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("set/person_keypoints.json", json.dumps(annotations))
+        archive.writestr("set/a.png", png(60, 60))
+    limits = SetLimits(max_unpacked_bytes=1_000_000, max_samples=10, max_pixels=10_000, max_annotation_bytes=100_000)
+    dataset = read_pose_set(buffer.getvalue(), limits)
+    assert dataset.truth.annotation_ids[dataset.rows].tolist() == [2]
+
+
 def test_jobs_are_bounded_report_progress_and_expire() -> None:
     async def scenario() -> None:
         jobs = JobManager(max_running=1, ttl_s=60)  # far longer than this test: expiry comes from backdating

@@ -200,6 +200,15 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings(providers=["auto", "CPUExecutionProvider"])
 
 
+def test_a_larger_body_limit_raises_the_pending_body_budget_with_it() -> None:
+    """A deployment that raised POSECAST_MAX_BODY_BYTES past the budget's default keeps starting; one that set both
+    inconsistently does not."""
+    assert Settings().max_pending_body_bytes == 256 << 20
+    assert Settings(max_body_bytes=512 << 20).max_pending_body_bytes == 512 << 20
+    with pytest.raises(ValueError, match="could never arrive"):
+        Settings(max_body_bytes=512 << 20, max_pending_body_bytes=300 << 20)
+
+
 def test_json_log_lines_carry_the_request_id() -> None:
     record = logging.LogRecord("service.x", logging.WARNING, __file__, 1, "hello %s", ("there",), None)
     token = request_id_var.set("req-7")
