@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from modelcard.letterbox import Letterbox, fit_letterbox, fit_stretch, letterbox_image
 from service.errors import InvalidInput, PayloadTooLarge
+from service.tasks.image_structure import check_structure
 
 FORMATS = ("PNG", "JPEG", "WEBP")
 MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
@@ -96,6 +97,7 @@ def decode_reduced(
     data = decode_base64(upload, label) if isinstance(upload, str) else upload
     if not data:
         raise InvalidInput(f"{label} is empty; expected {_EXPECTED}")
+    check_structure(data, label)
     try:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as exc:

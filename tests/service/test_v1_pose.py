@@ -111,6 +111,11 @@ def test_png_answer_draws_the_skeleton_on_the_upload(http: httpx.Client) -> None
     [
         ({"content": b"not an image", "headers": {"content-type": "image/png"}}, 400, "not a PNG, JPEG or WebP"),
         ({"content": encoded((30, 30), 0)[:60], "headers": {"content-type": "image/png"}}, 400, "could not be decoded"),
+        (  # a million empty comment segments: seconds of Pillow's Python parser
+            {"content": b"\xff\xd8" + b"\xff\xfe\x00\x02" * 1_000_000, "headers": {"content-type": "image/jpeg"}},
+            400,
+            "refused unparsed",
+        ),
         (
             {"content": encoded((600, 600), 0), "headers": {"content-type": "image/png"}},
             413,
