@@ -357,7 +357,7 @@ def test_pipelined_requests_of_a_client_that_left_are_not_answered_into_a_closed
 def test_a_body_trickled_in_time_part_by_part_still_has_a_deadline(
     task_repository: Path, run_server: RunServer
 ) -> None:
-    server = run_server(task_repository, body_timeout_s="1", body_deadline_s="2")
+    server = run_server(task_repository, body_timeout_s="1.5", body_deadline_s="2")
     host, port = server.url.removeprefix("http://").split(":")
     head = b"POST /v1/evaluate/mse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
     started = time.monotonic()
