@@ -95,18 +95,30 @@ class RequestBodyMiddleware:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            status, message = (413, self._too_large()) if declared.isdigit() else (400, "bad Content-Length")
-            await error_response(status, message)(scope, receive, send)
-            return
+        if declared is not None:
+            count = declared.strip()  # HTTP allows whitespace around a field value
+            valid = count.isascii() and count.isdigit()
+            if not valid or int(count) > self.max_body_bytes:
+                status, message = (413, self._too_large()) if valid else (400, "bad Content-Length")
+                await error_response(status, message)(scope, receive, send)
+                return
         received = 0
         held = 0  # of this body's bytes, counted in pending_bytes until its last part is in or the request ends
-        complete = False
+        complete = answering = False
         deadline = asyncio.get_running_loop().time() + self.deadline_s
+
+        async def watched_send(message: Message) -> None:
+            nonlocal answering
+            answering = True
+            await send(message)
 
         async def bounded_receive() -> Message:
             nonlocal received, held, complete
-            if complete:  # the body is in: what follows is the disconnect, which may take as long as it takes
+            if complete or answering:
+                # The body is in, or the answer has begun without it (a file response reads on only to see the
+                # client leave): an error could no longer be sent, and what arrives now is dropped, not held.
+                self._add_pending(-held)
+                held = 0
                 return await receive()
             left = deadline - asyncio.get_running_loop().time()
             try:
@@ -139,7 +151,7 @@ class RequestBodyMiddleware:
             return message
 
         try:
-            await self.app(scope, bounded_receive, send)
+            await self.app(scope, bounded_receive, watched_send)
         finally:
             self._add_pending(-held)
 

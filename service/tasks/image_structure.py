@@ -12,18 +12,18 @@ import struct
 
 from service.errors import InvalidInput
 
-MAX_JPEG_SEGMENTS = 1024  # before the first scan: tables, frame, APPn (EXIF, XMP, ICC pieces), comments
-MAX_JPEG_FILL_BYTES = 4096  # 0xFF padding between segments, which Pillow also reads one byte at a time
-MAX_PNG_CHUNKS = 100_000  # IDAT included: 32 MiB in chunks of 330 bytes on average
-MAX_PNG_METADATA_CHUNKS = 1024  # everything but image data (IDAT, and an animation's fdAT)
+MAX_JPEG_MARKERS = 1024  # before the first scan: tables, frame, APPn (EXIF, XMP, ICC pieces), comments
+MAX_JPEG_SKIPPED_BYTES = 65536  # fill bytes and junk between segments, which Pillow steps over one at a time
+MAX_PNG_CHUNKS = 100_000  # image data included: 32 MiB in chunks of 330 bytes on average
+MAX_PNG_METADATA_CHUNKS = 1024  # everything but image data (IDAT, and an animation's fcTL and fdAT)
 
 _JPEG_START = b"\xff\xd8"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_MARKER = re.compile(rb"\xff+")  # a marker's 0xFF and any fill bytes before it, at C speed
-_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn carry no length
-_END_OF_HEADER = {0xDA, 0xD9}  # start of scan (libjpeg parses the rest in C), end of image
+_TO_MARKER = re.compile(rb"[^\xff]*\xff+")  # junk, fill bytes and a marker's own 0xFF, skipped at C speed
+_START_OF_SCAN = 0xDA  # where Pillow stops and libjpeg parses the rest in C
+_NO_LENGTH = {0x00, 0xC8, *range(0xD0, 0xDA), *range(0xF0, 0xFE)}  # an escaped 0xFF, RSTn, SOI, EOI, JPGn
 _CHUNK_HEAD = struct.Struct(">I4s")
-_IMAGE_DATA = {b"IDAT", b"fdAT"}
+_IMAGE_DATA = {b"IDAT", b"fcTL", b"fdAT"}
 
 
 def check_structure(data: bytes, label: str) -> None:
@@ -36,24 +36,29 @@ def check_structure(data: bytes, label: str) -> None:
 
 
 def _check_jpeg(data: bytes, label: str) -> None:
-    segments = fill = 0
+    """Walks the header as Pillow's parser does: junk and fill bytes skipped, every marker counted (EOI included,
+    after which Pillow reads on), a length under 2 read as 2."""
+    markers = skipped = 0
     position = len(_JPEG_START)
-    while (found := _MARKER.match(data, position)) is not None and found.end() < len(data):
-        fill += found.end() - position - 1
-        marker = data[found.end()]
-        segments += 1
-        if segments > MAX_JPEG_SEGMENTS or fill > MAX_JPEG_FILL_BYTES:
-            raise InvalidInput(
-                f"{label} is a JPEG with more than {MAX_JPEG_SEGMENTS} segments or {MAX_JPEG_FILL_BYTES} fill bytes "
-                "before its image data, far more than real files have; refused unparsed"
-            )
-        if marker in _END_OF_HEADER:
+    while (found := _TO_MARKER.match(data, position)) is not None:
+        code_at = found.end()
+        if code_at >= len(data):
             return
-        position = found.end() + 1
-        if marker not in _STANDALONE:
+        skipped += code_at - position - 1
+        markers += 1
+        if markers > MAX_JPEG_MARKERS or skipped > MAX_JPEG_SKIPPED_BYTES:
+            raise InvalidInput(
+                f"{label} is a JPEG with more than {MAX_JPEG_MARKERS} markers or {MAX_JPEG_SKIPPED_BYTES} fill or "
+                "junk bytes before its image data, far more than real files have; refused unparsed"
+            )
+        code = data[code_at]
+        position = code_at + 1
+        if code == _START_OF_SCAN or (code < 0xC0 and code not in _NO_LENGTH):  # the scan, or Pillow refuses
+            return
+        if code not in _NO_LENGTH:
             if position + 2 > len(data):
                 return
-            position += int.from_bytes(data[position : position + 2], "big")
+            position += max(int.from_bytes(data[position : position + 2], "big"), 2)
 
 
 def _check_png(data: bytes, label: str) -> None:

@@ -406,6 +406,41 @@ def test_bodies_still_arriving_share_one_memory_budget(task_repository: Path, ru
     assert _pending_body_bytes(server) == 0
 
 
+def test_an_answer_that_began_without_the_body_is_not_cut_by_the_body_limits(
+    task_repository: Path, run_server: RunServer
+) -> None:
+    """The demo page is a file response, which reads the request on only to see the client leave: a chunked body
+    past the limit used to raise inside it after the 200 went out (a cut answer, two ERROR tracebacks)."""
+    server = run_server(task_repository, max_body_bytes=str(1 << 20))
+    host, port = server.url.removeprefix("http://").split(":")
+    body = b"x" * (1100 << 10)
+    logged = server.log.stat().st_size
+    with socket.create_connection((host, int(port))) as connection:
+        connection.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"
+            % (len(body), body)
+        )
+        head, _, page = _answer(connection).partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 200"), head
+    length = int(re.search(r"content-length: (\d+)", head, re.IGNORECASE)[1])
+    assert len(page.encode()) == length
+    assert "Traceback" not in server.log.read_bytes()[logged:].decode(errors="replace")
+    assert _pending_body_bytes(server) == 0
+
+
+def test_a_content_length_with_whitespace_around_it_is_read(task_server: Server) -> None:
+    host, port = task_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as connection:
+        connection.sendall(
+            b"POST /v1/evaluate/mse HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2 \r\n\r\n{}"
+        )
+        answer = _answer(connection)
+    assert answer.startswith("HTTP/1.1 400"), answer
+    assert "bad Content-Length" not in answer
+    assert "predictions" in answer  # read and validated: the body lacks its fields
+
+
 def test_the_annotation_document_has_its_own_limit(task_repository: Path, run_server: RunServer) -> None:
     """A 200 MB JSON array zipped into 270 KB cost 1.2 GB to parse; the document's size is checked first."""
     server = run_server(task_repository, max_eval_annotation_bytes="10000")

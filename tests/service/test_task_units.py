@@ -100,12 +100,24 @@ def test_files_made_of_millions_of_empty_segments_are_refused_before_pillow_walk
     pixels = png_bytes[idat_at + 8 : idat_at + 8 + idat_length]
     split = b"".join(_chunk(b"IDAT", pixels[i : i + 1]) for i in range(len(pixels)))  # one byte per IDAT
     texts = b"".join(_chunk(b"tEXt", b"k\0%d" % i) for i in range(500))
-    real_shapes = [jpeg_bytes, png_bytes[:idat_at] + texts + split + png_bytes[idat_at + 12 + idat_length :]]
+    animation = io.BytesIO()  # 1,100 frames: a control chunk each, all but the first with its own data chunk
+    frames = [Image.new("RGB", (16, 16), (i % 256, 0, 0)) for i in range(1100)]
+    frames[0].save(animation, format="PNG", save_all=True, append_images=frames[1:])
+    real_shapes = [
+        jpeg_bytes,
+        png_bytes[:idat_at] + texts + split + png_bytes[idat_at + 12 + idat_length :],
+        animation.getvalue(),
+    ]
     for data in real_shapes:
         assert decode_image(data, PixelBudget(1000)).size == (16, 16)
+    comment = b"\xff\xfe\x00\x02"  # an empty one
     floods = [
-        jpeg_bytes[:2] + b"\xff\xfe\x00\x02" * 1_000_000 + jpeg_bytes[2:],  # empty comments
+        jpeg_bytes[:2] + comment * 1_000_000 + jpeg_bytes[2:],
         jpeg_bytes[:2] + b"\xff" * 8_000_000 + jpeg_bytes[2:],  # fill bytes
+        jpeg_bytes[:2] + comment + b"\x00" * 8_000_000 + jpeg_bytes[2:],  # junk, which Pillow also steps over
+        jpeg_bytes[:2] + comment + b"\x00" + b"\xff" * 8_000_000 + jpeg_bytes[2:],  # a junk byte, then fill
+        jpeg_bytes[:2] + b"\xff\xfe\x00\x00" + comment * 1_000_000 + jpeg_bytes[2:],  # a length under 2 first
+        jpeg_bytes[:2] + b"\xff\xd9" + comment * 1_000_000 + jpeg_bytes[2:],  # an end of image Pillow reads past
         png_bytes[:33] + _chunk(b"abCd") * 300_000 + png_bytes[33:],  # empty private chunks after IHDR
         png_bytes[:idat_at] + _chunk(b"IDAT") * 200_000 + png_bytes[idat_at:],  # empty image data chunks
     ]
