@@ -53,11 +53,14 @@ async def server_metadata() -> dict[str, Any]:
     return {"name": "posecast", "version": _server_version(), "extensions": EXTENSIONS}
 
 
+# HEAD (uptime monitors' default probe) registered after GET, so a 405 on these paths still says `Allow: GET`.
+@server.head("/health/live", include_in_schema=False)
 @server.get("/health/live")
 async def live() -> dict[str, bool]:
     return {"live": True}
 
 
+@server.head("/health/ready", include_in_schema=False)
 @server.get("/health/ready")
 async def ready(request: Request) -> Response:
     reason = "shutting down" if request.app.state.draining else repository_of(request).not_ready_reason()

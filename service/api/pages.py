@@ -29,7 +29,7 @@ router = APIRouter(include_in_schema=False)
 docs = APIRouter(include_in_schema=False, dependencies=[Depends(require_docs_key)])
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)  # HEAD: uptime monitors' default
 async def demo() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html", headers=DEMO_HEADERS)
 

@@ -37,6 +37,15 @@ def test_server_metadata_and_health(client: httpx.Client) -> None:
     assert client.get("/v2/health/ready").json() == {"ready": True, "providers": ["CPUExecutionProvider"]}
 
 
+def test_uptime_monitors_may_probe_with_head(client: httpx.Client) -> None:
+    for path in ("/v2/health/live", "/v2/health/ready", "/"):
+        probed = client.head(path)
+        assert probed.status_code == 200, path
+        assert probed.content == b""
+        assert int(probed.headers["content-length"]) == len(client.get(path).content)
+    assert "head" not in client.get("/openapi.json").json()["paths"]["/v2/health/ready"]
+
+
 def test_model_metadata_and_readiness(client: httpx.Client) -> None:
     meta = client.get("/v2/models/scale").json()
     assert meta["versions"] == ["1", "2"]
