@@ -96,9 +96,9 @@ class RequestBodyMiddleware:
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
-            count = declared.strip()  # HTTP allows whitespace around a field value
+            count = declared.strip().lstrip("0") or "0"  # whitespace around a value is allowed, and leading zeros
             valid = count.isascii() and count.isdigit()
-            if not valid or int(count) > self.max_body_bytes:
+            if not valid or len(count) > 20 or int(count) > self.max_body_bytes:  # 20 digits: past any limit
                 status, message = (413, self._too_large()) if valid else (400, "bad Content-Length")
                 await error_response(status, message)(scope, receive, send)
                 return
@@ -112,27 +112,37 @@ class RequestBodyMiddleware:
             answering = True
             await send(message)
 
+        def let_go() -> None:
+            nonlocal held
+            self._add_pending(-held)
+            held = 0
+
         async def bounded_receive() -> Message:
             nonlocal received, held, complete
             if complete or answering:
                 # The body is in, or the answer has begun without it (a file response reads on only to see the
                 # client leave): an error could no longer be sent, and what arrives now is dropped, not held.
-                self._add_pending(-held)
-                held = 0
+                let_go()
                 return await receive()
             left = deadline - asyncio.get_running_loop().time()
             try:
                 async with asyncio.timeout(min(self.timeout_s, left)):
                     message = await receive()
             except TimeoutError:
-                # HTTPExceptions, not ServiceErrors: FastAPI re-raises them from its own body parsing (where any
-                # other exception becomes a 400), and install_error_handlers maps them.
-                detail = (
-                    f"the request body stalled for {self.timeout_s:g} s (POSECAST_BODY_TIMEOUT_S)"
-                    if self.timeout_s <= left
-                    else f"the request body took longer than {self.deadline_s:g} s in all (POSECAST_BODY_DEADLINE_S)"
-                )
-                raise HTTPException(408, detail, headers={"Connection": "close"}) from None
+                if not answering:
+                    # HTTPExceptions, not ServiceErrors: FastAPI re-raises them from its own body parsing (where
+                    # any other exception becomes a 400), and install_error_handlers maps them.
+                    detail = (
+                        f"the request body stalled for {self.timeout_s:g} s (POSECAST_BODY_TIMEOUT_S)"
+                        if self.timeout_s <= left
+                        else f"the request body took longer than {self.deadline_s:g} s in all "
+                        "(POSECAST_BODY_DEADLINE_S)"
+                    )
+                    raise HTTPException(408, detail, headers={"Connection": "close"}) from None
+                message = await receive()  # the answer began while this wait ran
+            if answering:
+                let_go()
+                return message
             if message["type"] == "http.request":
                 part = len(message.get("body", b""))
                 received += part
@@ -140,8 +150,7 @@ class RequestBodyMiddleware:
                 if received > self.max_body_bytes:
                     raise HTTPException(413, self._too_large())
                 if complete:
-                    self._add_pending(-held)
-                    held = 0
+                    let_go()
                 elif self.pending_bytes + part > self.max_pending_bytes:
                     detail = "too many request bodies are arriving at once (POSECAST_MAX_PENDING_BODY_BYTES); retry"
                     raise HTTPException(503, detail, headers={"Retry-After": "1", "Connection": "close"})
@@ -153,7 +162,7 @@ class RequestBodyMiddleware:
         try:
             await self.app(scope, bounded_receive, watched_send)
         finally:
-            self._add_pending(-held)
+            let_go()
 
     def _add_pending(self, delta: int) -> None:
         if delta:

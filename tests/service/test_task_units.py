@@ -82,6 +82,10 @@ def test_broken_metadata_is_ignored_and_an_oversized_chunk_is_refused() -> None:
         decode_image(header + chunk + rest, PixelBudget(1000))
 
 
+def _segment(code: int, payload: bytes) -> bytes:
+    return bytes([0xFF, code]) + struct.pack(">H", len(payload) + 2) + payload
+
+
 def _chunk(kind: bytes, data: bytes = b"") -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -120,6 +124,13 @@ def test_files_made_of_millions_of_empty_segments_are_refused_before_pillow_walk
         jpeg_bytes[:2] + b"\xff\xd9" + comment * 1_000_000 + jpeg_bytes[2:],  # an end of image Pillow reads past
         png_bytes[:33] + _chunk(b"abCd") * 300_000 + png_bytes[33:],  # empty private chunks after IHDR
         png_bytes[:idat_at] + _chunk(b"IDAT") * 200_000 + png_bytes[idat_at:],  # empty image data chunks
+        # Few segments and chunks, but contents Pillow reads item by item or inflates:
+        jpeg_bytes[:2] + _segment(0xC0, bytes([8, 0, 16, 0, 16, 3]) + b"\x01\x11\x00" * 13_000) * 2 + jpeg_bytes[2:],
+        jpeg_bytes[:2] + _segment(0xDB, (b"\x00" + bytes(64)) * 1008) * 2 + jpeg_bytes[2:],  # quantisation tables
+        jpeg_bytes[:2] + _segment(0xED, b"Photoshop 3.0\0" + bytes(65_000)) * 17 + jpeg_bytes[2:],
+        jpeg_bytes[:2] + _segment(0xE1, b"Exif\0\0" + bytes(65_000)) * 17 + jpeg_bytes[2:],  # joined by Pillow
+        png_bytes[:33] + _chunk(b"iCCP", b"p\0\0" + zlib.compress(bytes(1000))) * 33 + png_bytes[33:],
+        png_bytes[:33] + _chunk(b"zTXt", b"\0\0" + zlib.compress(bytes(1000))) * 33 + png_bytes[33:],
     ]
     for data in floods:  # refused by the count, in 1-60 ms here, before Pillow sees a byte
         with pytest.raises(InvalidInput, match="refused unparsed"):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import struct
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry, Gauge
+from starlette.types import Message, Receive, Scope, Send
 
 from modelcard import TensorSpec
 from service import protocol, tensors
@@ -15,6 +18,7 @@ from service.api.common import coco_json
 from service.batching import batch_key, collate, plan, split
 from service.errors import InferenceError, InvalidInput
 from service.logs import JsonFormatter, RequestIdFilter, request_id_var
+from service.middleware import RequestBodyMiddleware
 from service.settings import Settings
 from service.tasks.pose import ImagePoses, Keypoints
 
@@ -231,3 +235,35 @@ def test_coco_results_hold_a_non_finite_keypoint_as_null() -> None:
     assert decoded[0]["image_id"] == 7
     assert decoded[0]["keypoints"][:3] == [9.5, 19.5, 0.5]
     assert decoded[0]["keypoints"][3:] == [None, None, None]
+
+
+def test_a_wait_for_the_body_that_outlives_the_start_of_the_answer_raises_nothing() -> None:
+    """A file response reads the request on only to see the client leave. When that read already waited as the
+    answer began, its timeout raised a 408 into a response that had started: a cut answer and two tracebacks."""
+
+    async def scenario() -> None:
+        client_silent = asyncio.Event()
+        sent: list[str] = []
+
+        async def receive() -> Message:
+            await client_silent.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message["type"])
+
+        async def file_response(scope: Scope, receive: Receive, send: Send) -> None:
+            listener = asyncio.ensure_future(receive())
+            await asyncio.sleep(0)  # waiting under the 0.1 s body timeout
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await asyncio.sleep(0.3)  # a slow reader of a large file: past that timeout
+            assert not listener.done(), listener.exception()
+            listener.cancel()
+            await send({"type": "http.response.body", "body": b"file"})
+
+        gauge = Gauge("pending", "pending", registry=CollectorRegistry())
+        middleware = RequestBodyMiddleware(file_response, 1000, 0.1, 10.0, 1000, gauge)
+        await middleware({"type": "http", "headers": [(b"content-length", b"10")]}, receive, send)
+        assert sent == ["http.response.start", "http.response.body"]
+
+    asyncio.run(scenario())
