@@ -17,9 +17,9 @@ from service.errors import InvalidInput
 
 MAX_JPEG_MARKERS = 1024  # before the first scan: tables, frame, APPn (EXIF, XMP, ICC pieces), comments
 MAX_JPEG_SKIPPED_BYTES = 65536  # fill bytes and junk between segments, which Pillow steps over one at a time
-MAX_PNG_CHUNKS = 100_000  # image data included: 32 MiB in chunks of 330 bytes on average
 MAX_JPEG_TABLE_BYTES = 65536  # frame headers and quantisation tables together
 MAX_JPEG_EXIF_PHOTOSHOP_BYTES = 1 << 20  # APP1 EXIF and APP13 blocks together
+MAX_PNG_CHUNKS = 100_000  # image data included: 32 MiB in chunks of 330 bytes on average
 MAX_PNG_METADATA_CHUNKS = 1024  # everything but image data (IDAT, and an animation's fcTL and fdAT)
 MAX_PNG_INFLATED_CHUNKS = 32  # iCCP, zTXt and iTXt, which Pillow inflates
 
@@ -36,8 +36,8 @@ _INFLATED = {b"iCCP", b"zTXt", b"iTXt"}
 
 
 def check_structure(data: bytes, label: str) -> None:
-    """400 for a JPEG or PNG with far more segments or chunks than real files have; anything else, malformed ones
-    included, is left to Pillow to judge."""
+    """400 for a JPEG or PNG with far more segments, chunks or costly contents than real files have; anything else,
+    malformed files included, is left to Pillow to judge."""
     if data.startswith(_JPEG_START):
         _check_jpeg(data, label)
     elif data.startswith(_PNG_SIGNATURE):
