@@ -92,13 +92,16 @@ def _chunk(kind: bytes, data: bytes = b"") -> bytes:
 
 def test_files_made_of_millions_of_empty_segments_are_refused_before_pillow_walks_them() -> None:
     """Pillow reads JPEG segments, fill bytes and PNG chunks in Python: 8 MB of fill bytes took it 2.4 s, a
-    million empty comments 0.7 s. Files shaped like real ones, with their metadata, still decode."""
+    million empty comments 0.7 s; libjpeg visits every block in each progressive scan, and 5,000 scans of a few
+    bytes over a large frame took it 10 s. Files shaped like real ones, with their metadata, still decode."""
     jpeg, png_file = io.BytesIO(), io.BytesIO()
     exif = Image.Exif()
     exif[0x010F] = "camera"
     Image.new("RGB", (16, 16)).save(jpeg, format="JPEG", exif=exif, icc_profile=b"\0" * 200_000, progressive=True)
     Image.new("RGB", (16, 16)).save(png_file, format="PNG")
     jpeg_bytes, png_bytes = jpeg.getvalue(), png_file.getvalue()
+    last_scan = jpeg_bytes[jpeg_bytes.rindex(b"\xff\xda") : -2]  # up to the end of image marker
+    scans = jpeg_bytes.count(b"\xff\xda")
     idat_at = png_bytes.index(b"IDAT") - 4
     idat_length = struct.unpack(">I", png_bytes[idat_at : idat_at + 4])[0]
     pixels = png_bytes[idat_at + 8 : idat_at + 8 + idat_length]
@@ -109,6 +112,7 @@ def test_files_made_of_millions_of_empty_segments_are_refused_before_pillow_walk
     frames[0].save(animation, format="PNG", save_all=True, append_images=frames[1:])
     real_shapes = [
         jpeg_bytes,
+        jpeg_bytes[:-2] + last_scan * (256 - scans) + jpeg_bytes[-2:],  # libjpeg warns of the repeats, and decodes
         png_bytes[:idat_at] + texts + split + png_bytes[idat_at + 12 + idat_length :],
         animation.getvalue(),
     ]
@@ -122,6 +126,7 @@ def test_files_made_of_millions_of_empty_segments_are_refused_before_pillow_walk
         jpeg_bytes[:2] + comment + b"\x00" + b"\xff" * 8_000_000 + jpeg_bytes[2:],  # a junk byte, then fill
         jpeg_bytes[:2] + b"\xff\xfe\x00\x00" + comment * 1_000_000 + jpeg_bytes[2:],  # a length under 2 first
         jpeg_bytes[:2] + b"\xff\xd9" + comment * 1_000_000 + jpeg_bytes[2:],  # an end of image Pillow reads past
+        jpeg_bytes[:-2] + last_scan * (257 - scans) + jpeg_bytes[-2:],
         png_bytes[:33] + _chunk(b"abCd") * 300_000 + png_bytes[33:],  # empty private chunks after IHDR
         png_bytes[:idat_at] + _chunk(b"IDAT") * 200_000 + png_bytes[idat_at:],  # empty image data chunks
         # Few segments and chunks, but contents Pillow reads item by item or inflates:
