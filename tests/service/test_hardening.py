@@ -336,6 +336,7 @@ def test_pipelined_requests_of_a_client_that_left_are_not_answered_into_a_closed
         )
     )
     logged = task_server.log.stat().st_size
+    counted = _pose_requests_counted(task_server)
     for _ in range(10):  # three requests at once; read the start of the first answer and leave
         with socket.create_connection((host, int(port))) as leaving:
             leaving.sendall(quick + slow + quick)
@@ -348,10 +349,24 @@ def test_pipelined_requests_of_a_client_that_left_are_not_answered_into_a_closed
             chunk = staying.recv(65536)
             assert chunk, answers  # closed before the three answers
             answers += chunk
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while _pose_requests_counted(task_server) < counted + 11:  # every slow one has ended, its outcome counted
+        assert time.monotonic() < deadline, "the slow requests of the clients that left never ended"
+        time.sleep(0.05)
+    time.sleep(0.2)  # the answer, or the error this test looks for, follows its count at once
     new_logs = task_server.log.read_bytes()[logged:].decode(errors="replace")
     assert "Traceback" not in new_logs
     assert "ERROR" not in new_logs
+
+
+def _pose_requests_counted(server: Server) -> float:
+    """Pose requests ended so far, whatever their outcome (the clients that left: "cancelled")."""
+    with server.client() as client:
+        exposition = client.get("/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in exposition.splitlines() if line.startswith(_POSE_REQUESTS))
+
+
+_POSE_REQUESTS = 'posecast_requests_total{model="pose",'
 
 
 def test_a_body_trickled_in_time_part_by_part_still_has_a_deadline(

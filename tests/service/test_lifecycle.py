@@ -20,7 +20,7 @@ import uvicorn
 
 from benchmarks.load import json_request
 from benchmarks.server import ROOT
-from service.__main__ import YOUNGEST_GENERATION_THRESHOLD, DrainingServer, collect_less_often
+from service.__main__ import YOUNGEST_GENERATION_THRESHOLD, DrainingServer, serve
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import Server, start_server
@@ -189,11 +189,16 @@ def test_unexpected_errors_are_logged_and_answered_with_a_generic_500(
     assert response.headers["x-request-id"] == "r-1"
 
 
-def test_a_server_process_collects_its_youngest_generation_less_often_and_the_older_ones_as_before() -> None:
+def test_a_server_process_collects_its_youngest_generation_less_often_and_the_older_ones_as_before(
+    repository: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve` sets the thresholds before uvicorn runs (its `run` stands in here, recording them)."""
     before = gc.get_threshold()
+    serving: list[tuple[int, ...]] = []
+    monkeypatch.setattr(DrainingServer, "run", lambda server, sockets=None: serving.append(gc.get_threshold()))
     try:
-        collect_less_often()
-        assert gc.get_threshold() == (YOUNGEST_GENERATION_THRESHOLD, *before[1:])
+        serve(Settings(repository=repository))
+        assert serving == [(YOUNGEST_GENERATION_THRESHOLD, *before[1:])]
         assert before[0] < YOUNGEST_GENERATION_THRESHOLD
     finally:
         gc.set_threshold(*before)
