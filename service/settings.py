@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     header_timeout_s: float = Field(
         10.0, gt=0, description="A connection's request line and headers must arrive within this; else closed."
     )
+    max_head_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Longest request line and headers together; a longer head gets 431 and the connection closes.",
+    )
     body_timeout_s: float = Field(
         30.0, gt=0, description="Longest wait for the next part of a request body before 408."
     )

@@ -320,6 +320,45 @@ def test_what_the_http_parser_cannot_read_gets_a_json_400(task_server: Server, r
         assert client.post("/v2/models/series/infer", content=ZEROS).status_code == 200
 
 
+def _send_head(server: Server, parts: list[bytes], pause_s: float = 0.02) -> str:
+    """Each part written on its own (a pause between, so the server reads them apart); the server's answer."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as connection:
+        try:
+            for part in parts:
+                connection.sendall(part)
+                time.sleep(pause_s)
+        except OSError:  # refused and closed before the rest was written
+            pass
+        return _answer(connection)
+
+
+def test_a_request_head_past_its_limit_gets_a_json_431_and_the_connection_closes(task_server: Server) -> None:
+    """uvicorn and httptools set no limit: 200 MB of headers held 220 MB of the process, and a long header value
+    is copied whole each time a part of it arrives. Heads of a real size, and bodies, are not counted."""
+    start = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n"
+    header = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+    too_long = [
+        [start, *[header * 10] * 10],  # 100 headers of a kilobyte, in ten reads
+        [start + header * 1000],  # a megabyte at once
+        [start + b"X-Long: ", *[b"a" * 20_000] * 10],  # one value of 200 kB
+    ]
+    for parts in too_long:
+        head, _, body = _send_head(task_server, parts).partition("\r\n\r\n")
+        assert head.startswith("HTTP/1.1 431"), head
+        assert "connection: close" in head.lower()
+        assert "POSECAST_MAX_HEAD_BYTES" in json.loads(body)["error"]
+    within = _send_head(task_server, [start, *[header * 10] * 6, b"\r\n"])  # 60 kB in seven reads
+    assert within.startswith("HTTP/1.1 200"), within[:200]
+    body = json.dumps({"inputs": [{"name": "history", "shape": [1, 4, 3], "datatype": "FP32", "data": [0.0] * 12}]})
+    padded = body[:-1] + ',"id":"' + "a" * 500_000 + '"}'  # a 500 kB body after a small head, in one write
+    post = b"POST /v2/models/series/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+    answered = _send_head(task_server, [post % len(padded) + padded.encode()])
+    assert answered.startswith("HTTP/1.1 200"), answered[:200]
+    with task_server.client() as client:
+        assert client.get("/v2/health/ready").status_code == 200
+
+
 def test_pipelined_requests_of_a_client_that_left_are_not_answered_into_a_closed_socket(task_server: Server) -> None:
     host, port = task_server.url.removeprefix("http://").split(":")
     quick = b"POST /v2/models/series/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (
