@@ -1,7 +1,9 @@
 """The HTTP connection itself, where uvicorn falls short of the service's rules: a client that opens a connection
 and never finishes its request line and headers (slowloris) is closed instead of holding a file handle forever,
 a request head without end is refused instead of growing in memory (uvicorn and httptools set no limit: 200 MB of
-headers held 220 MB of one process, a 100 MB header value kept it busy re-copying the value as it grew), a request
+headers held 220 MB of one process, a 100 MB header value kept it busy re-copying the value as it grew), and so are
+connections past a count, each of which may hold such a head (uvicorn's own limit answers only once a head is in), a
+request
 the HTTP parser cannot read is answered in JSON like every other 4xx, and a pipelined request whose client has gone
 is not answered into a closed socket (a RuntimeError and two error logs per request)."""
 
@@ -16,11 +18,12 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the guards of this module: each request head complete within
     `header_timeout_s` of the connection opening or of its first byte (idle keep-alive connections keep uvicorn's
-    own timeout) and within `max_head_bytes`, parser errors in JSON, and every open request of a lost connection
-    told so."""
+    own timeout) and within `max_head_bytes`, at most `max_connections` at once, parser errors in JSON, and every
+    open request of a lost connection told so."""
 
     header_timeout_s = 10.0  # set per server by http_protocol
     max_head_bytes = 65536
+    max_connections = 2048
     _head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -30,6 +33,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._reading_head = False  # from a request's first byte to the end of its headers
         self._messages_begun = 0
         self._head_bytes = 0
+        if len(self.connections) > self.max_connections:
+            message = f"this server process holds {self.max_connections} connections (POSECAST_MAX_CONNECTIONS); retry"
+            self._answer_and_close(503, message, [(b"retry-after", b"1")])
+            return
         self._arm()
 
     def data_received(self, data: bytes) -> None:
@@ -82,10 +89,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         header), as `{"error": ...}` instead of plain text; the connection closes as before."""
         self._answer_and_close(400, msg)
 
-    def _answer_and_close(self, status: int, msg: str) -> None:
+    def _answer_and_close(self, status: int, msg: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
         body = json.dumps({"error": msg}).encode()
         head = [STATUS_LINE[status]]
-        head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+        head += [
+            name + b": " + value + b"\r\n" for name, value in [*self.server_state.default_headers, *(headers or [])]
+        ]
         head += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body), b"connection: close\r\n"]
         self.transport.write(b"".join([*head, b"\r\n", body]))
         self.transport.close()
@@ -105,7 +114,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def http_protocol(header_timeout_s: float, max_head_bytes: int) -> type[GuardedHttpProtocol]:
-    """The protocol class for `uvicorn.Config(http=...)`, with this server's head deadline and size."""
-    limits = {"header_timeout_s": header_timeout_s, "max_head_bytes": max_head_bytes}
+def http_protocol(header_timeout_s: float, max_head_bytes: int, max_connections: int) -> type[GuardedHttpProtocol]:
+    """The protocol class for `uvicorn.Config(http=...)`, with this server's limits."""
+    limits = {
+        "header_timeout_s": header_timeout_s,
+        "max_head_bytes": max_head_bytes,
+        "max_connections": max_connections,
+    }
     return type("GuardedHttpProtocol", (GuardedHttpProtocol,), limits)

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         ge=1024,
         description="Longest request line and headers together; a longer head gets 431 and the connection closes.",
     )
+    max_connections: int = Field(
+        2048,
+        ge=1,
+        description="Open connections one server process keeps; one more gets 503 with Retry-After and is closed. "
+        "Each may hold a request head (POSECAST_MAX_HEAD_BYTES) while it arrives.",
+    )
     body_timeout_s: float = Field(
         30.0, gt=0, description="Longest wait for the next part of a request body before 408."
     )

@@ -359,6 +359,29 @@ def test_a_request_head_past_its_limit_gets_a_json_431_and_the_connection_closes
         assert client.get("/v2/health/ready").status_code == 200
 
 
+def test_a_connection_past_the_limit_gets_a_json_503_and_the_ones_before_it_are_served(
+    task_repository: Path, run_server: RunServer
+) -> None:
+    server = run_server(task_repository, max_connections="3")
+    host, port = server.url.removeprefix("http://").split(":")
+    held = [socket.create_connection((host, int(port))) for _ in range(3)]
+    try:
+        time.sleep(0.3)  # accepted, and the readiness probe's connection gone
+        with socket.create_connection((host, int(port))) as one_more:
+            head, _, body = _answer(one_more).partition("\r\n\r\n")
+        assert head.startswith("HTTP/1.1 503"), head
+        assert "retry-after: 1" in head.lower()
+        assert "POSECAST_MAX_CONNECTIONS" in json.loads(body)["error"]
+        held[0].sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert _answer(held[0]).startswith("HTTP/1.1 200")
+    finally:
+        for connection in held:
+            connection.close()
+    time.sleep(0.3)
+    with server.client() as client:
+        assert client.get("/v2/health/ready").status_code == 200
+
+
 def test_pipelined_requests_of_a_client_that_left_are_not_answered_into_a_closed_socket(task_server: Server) -> None:
     host, port = task_server.url.removeprefix("http://").split(":")
     quick = b"POST /v2/models/series/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (
