@@ -69,7 +69,7 @@ def serve(settings: Settings, sockets: list[socket.socket] | None = None) -> Non
         log_level=settings.log_level,
         access_log=settings.access_log,
         timeout_graceful_shutdown=math.ceil(settings.grace_period_s),
-        http=http_protocol(settings.header_timeout_s, settings.max_head_bytes, settings.max_connections),
+        http=http_protocol(settings),
     )
     DrainingServer(config, app).run(sockets=sockets)
 

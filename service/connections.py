@@ -1,30 +1,36 @@
-"""The HTTP connection itself, where uvicorn falls short of the service's rules: a client that opens a connection
-and never finishes its request line and headers (slowloris) is closed instead of holding a file handle forever,
-a request head without end is refused instead of growing in memory (uvicorn and httptools set no limit: 200 MB of
-headers held 220 MB of one process, a 100 MB header value kept it busy re-copying the value as it grew), and so are
-connections past a count, each of which may hold such a head (uvicorn's own limit answers only once a head is in), a
-request
-the HTTP parser cannot read is answered in JSON like every other 4xx, and a pipelined request whose client has gone
-is not answered into a closed socket (a RuntimeError and two error logs per request)."""
+"""The HTTP connection itself, where uvicorn falls short of the service's rules. uvicorn and httptools set no
+limit on a request head (200 MB of headers held 220 MB of one process; a 100 MB header value kept it busy re-copying
+the value as it grew), on the connections that may each hold one (uvicorn's own limit answers only once a head is
+in), on how long an answer may wait for a client that does not read it (20 such connections held 45 MB for as long
+as they stayed open), nor on how long a request line and headers may take (slowloris). Here all four are bounded; a
+request the HTTP parser cannot read is answered in JSON like every other 4xx; and a pipelined request whose client
+has gone is not answered into a closed socket (a RuntimeError and two error logs per request)."""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import sys
+import termios
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+
+from service.settings import Settings
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the guards of this module: each request head complete within
     `header_timeout_s` of the connection opening or of its first byte (idle keep-alive connections keep uvicorn's
-    own timeout) and within `max_head_bytes`, at most `max_connections` at once, parser errors in JSON, and every
-    open request of a lost connection told so."""
+    own timeout) and within `max_head_bytes`, at most `max_connections` at once, answers taken by the client within
+    `send_timeout_s` of each other, parser errors in JSON, and every open request of a lost connection told so."""
 
-    header_timeout_s = 10.0  # set per server by http_protocol
+    header_timeout_s = 10.0  # these four are set per server by http_protocol
     max_head_bytes = 65536
     max_connections = 2048
+    send_timeout_s = 30.0
     _head_deadline: asyncio.TimerHandle | None = None
+    _send_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -74,8 +80,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.cycle is not None:  # None when the request upgraded to a websocket
             self._open_cycles.append(self.cycle)
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._watch_reader(self._untaken_bytes())
+
+    def resume_writing(self) -> None:
+        self._stop_watching_reader()
+        super().resume_writing()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._stop_watching_reader()
         # uvicorn tells only the newest request that its client left; an older pipelined one, already running,
         # would go on to write its answer to the closed transport.
         for cycle in self._open_cycles:
@@ -108,17 +123,47 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._head_deadline.cancel()
             self._head_deadline = None
 
+    def _watch_reader(self, untaken: int) -> None:
+        self._send_deadline = self.loop.call_later(self.send_timeout_s, self._check_reader, untaken)
+
+    def _stop_watching_reader(self) -> None:
+        if self._send_deadline is not None:
+            self._send_deadline.cancel()
+            self._send_deadline = None
+
+    def _check_reader(self, untaken_before: int) -> None:
+        """While the answer waits to be sent: a client that took some of it since the last look gets another
+        `send_timeout_s`, one that took none is dropped with what was left unsent (nginx's send_timeout)."""
+        untaken = self._untaken_bytes()
+        if untaken < untaken_before:
+            self._watch_reader(untaken)
+        else:
+            self._send_deadline = None
+            self.transport.abort()
+
+    def _untaken_bytes(self) -> int:
+        """The transport's buffer and the kernel's send queue (Linux; megabytes, which the buffer only sees move
+        once a third of them has gone): the bytes the client has not acknowledged yet."""
+        untaken = self.transport.get_write_buffer_size()
+        try:
+            fd = self.transport.get_extra_info("socket").fileno()
+            untaken += int.from_bytes(fcntl.ioctl(fd, termios.TIOCOUTQ, bytes(4)), sys.byteorder, signed=True)
+        except (OSError, AttributeError):  # no such query here, or the socket has gone
+            pass
+        return untaken
+
     def _head_too_slow(self) -> None:
         self._head_deadline = None
         if not self.transport.is_closing():
             self.transport.close()
 
 
-def http_protocol(header_timeout_s: float, max_head_bytes: int, max_connections: int) -> type[GuardedHttpProtocol]:
+def http_protocol(settings: Settings) -> type[GuardedHttpProtocol]:
     """The protocol class for `uvicorn.Config(http=...)`, with this server's limits."""
     limits = {
-        "header_timeout_s": header_timeout_s,
-        "max_head_bytes": max_head_bytes,
-        "max_connections": max_connections,
+        "header_timeout_s": settings.header_timeout_s,
+        "max_head_bytes": settings.max_head_bytes,
+        "max_connections": settings.max_connections,
+        "send_timeout_s": settings.send_timeout_s,
     }
     return type("GuardedHttpProtocol", (GuardedHttpProtocol,), limits)

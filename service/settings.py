@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         description="Open connections one server process keeps; one more gets 503 with Retry-After and is closed. "
         "Each may hold a request head (POSECAST_MAX_HEAD_BYTES) while it arrives.",
     )
+    send_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest a client may leave its answer unread, taking none of the bytes waiting in the send "
+        "buffer, before the connection is dropped.",
+    )
     body_timeout_s: float = Field(
         30.0, gt=0, description="Longest wait for the next part of a request body before 408."
     )

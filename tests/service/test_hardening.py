@@ -24,6 +24,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.load import binary_request
+from benchmarks.server import ROOT
 from tests.service.conftest import Server
 
 RunServer = Callable[..., Server]
@@ -380,6 +381,51 @@ def test_a_connection_past_the_limit_gets_a_json_503_and_the_ones_before_it_are_
     time.sleep(0.3)
     with server.client() as client:
         assert client.get("/v2/health/ready").status_code == 200
+
+
+def test_a_client_that_leaves_its_answers_unread_is_dropped_and_a_slow_reader_is_not(
+    task_repository: Path, run_server: RunServer
+) -> None:
+    """Eight pipelined 1.7 MB answers (Swagger UI's script) fill the kernel's buffers and then the server's own:
+    a client that reads none of them is dropped after the send timeout, one that keeps reading a little gets its
+    answer whole."""
+    server = run_server(task_repository, send_timeout_s="2")
+    host, port = server.url.removeprefix("http://").split(":")
+    script = (ROOT / "service/static/vendor/swagger-ui/swagger-ui-bundle.js").stat().st_size
+    get = b"GET /static/vendor/swagger-ui/swagger-ui-bundle.js HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    def connect() -> socket.socket:
+        connection = socket.socket()
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window, set before connecting
+        connection.connect((host, int(port)))
+        return connection
+
+    def read_until_closed(connection: socket.socket, slow_for_s: float = 0) -> bytes:
+        """4 kB every 0.3 s for `slow_for_s` (a pace at which the kernel's queue takes longer than the timeout to
+        make room for the server's buffer), then as fast as it comes."""
+        connection.settimeout(10)
+        slow_until = time.monotonic() + slow_for_s
+        received = b""
+        try:
+            while chunk := connection.recv(4096):
+                received += chunk
+                if time.monotonic() < slow_until:
+                    time.sleep(0.3)
+        except ConnectionResetError:
+            pass
+        return received
+
+    with connect() as idle:
+        idle.sendall(get * 8)
+        time.sleep(6)
+        dropped = read_until_closed(idle)
+    assert dropped.count(b"HTTP/1.1 200") < 8, len(dropped)  # answers left unsent
+
+    with connect() as slow:
+        slow.sendall(get * 3 + b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answers = read_until_closed(slow, slow_for_s=6)
+    assert answers.count(b"HTTP/1.1 200") == 4
+    assert len(answers) > 3 * script
 
 
 def test_pipelined_requests_of_a_client_that_left_are_not_answered_into_a_closed_socket(task_server: Server) -> None:
