@@ -25,10 +25,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     own timeout) and within `max_head_bytes`, at most `max_connections` at once, answers taken by the client within
     `send_timeout_s` of each other, parser errors in JSON, and every open request of a lost connection told so."""
 
-    header_timeout_s = 10.0  # these four are set per server by http_protocol
-    max_head_bytes = 65536
-    max_connections = 2048
-    send_timeout_s = 30.0
+    header_timeout_s: float  # these four are set per server by http_protocol, from Settings
+    max_head_bytes: int
+    max_connections: int
+    send_timeout_s: float
     _head_deadline: asyncio.TimerHandle | None = None
     _send_deadline: asyncio.TimerHandle | None = None
 
