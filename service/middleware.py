@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
-import uuid
 
 from prometheus_client import Gauge
 from starlette.datastructures import Headers, MutableHeaders
@@ -21,6 +21,13 @@ logger = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
+def _new_request_id() -> str:
+    """128 random bits in 32 hex digits, as `uuid4().hex` writes them, without its `os.urandom`: that call lets go of
+    the GIL, and the event loop then waits to take it back from the threads decoding images (1.5 us alone, 230 us
+    beside a busy Python thread). A name for log lines needs no cryptographic randomness."""
+    return f"{random.getrandbits(128):032x}"
+
+
 class RequestContextMiddleware:
     """Accept or generate `X-Request-ID`, echo it, and answer unexpected errors with a logged, generic 500."""
 
@@ -32,7 +39,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         given = Headers(scope=scope).get("x-request-id", "")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _REQUEST_ID.match(given) else _new_request_id()
         token = request_id_var.set(request_id)
         started = False
 

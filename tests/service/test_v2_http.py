@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,9 @@ def test_raw_binary_request(client: httpx.Client) -> None:
 
 def test_request_id_is_accepted_or_generated_and_echoed(client: httpx.Client) -> None:
     assert client.get("/v2", headers={"X-Request-ID": "trace-42"}).headers["x-request-id"] == "trace-42"
-    assert len(client.get("/v2").headers["x-request-id"]) == 32
+    generated = {client.get("/v2").headers["x-request-id"] for _ in range(50)}
+    assert len(generated) == 50
+    assert all(re.fullmatch("[0-9a-f]{32}", request_id) for request_id in generated)
     assert client.post("/v2/models/nope/infer", json={}).headers["x-request-id"]
 
 
