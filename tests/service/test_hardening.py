@@ -365,9 +365,10 @@ def test_a_connection_past_the_limit_gets_a_json_503_and_the_ones_before_it_are_
 ) -> None:
     server = run_server(task_repository, max_connections="3")
     host, port = server.url.removeprefix("http://").split(":")
+    time.sleep(0.3)  # the readiness probe's connection gone
     held = [socket.create_connection((host, int(port))) for _ in range(3)]
     try:
-        time.sleep(0.3)  # accepted, and the readiness probe's connection gone
+        time.sleep(0.3)  # all three accepted
         with socket.create_connection((host, int(port))) as one_more:
             head, _, body = _answer(one_more).partition("\r\n\r\n")
         assert head.startswith("HTTP/1.1 503"), head
@@ -386,7 +387,7 @@ def test_a_connection_past_the_limit_gets_a_json_503_and_the_ones_before_it_are_
 def test_a_client_that_leaves_its_answers_unread_is_dropped_and_a_slow_reader_is_not(
     task_repository: Path, run_server: RunServer
 ) -> None:
-    """Eight pipelined 1.7 MB answers (Swagger UI's script) fill the kernel's buffers and then the server's own:
+    """Sixteen pipelined 1.7 MB answers (Swagger UI's script) fill the kernel's buffers and then the server's own:
     a client that reads none of them is dropped after the send timeout, one that keeps reading a little gets its
     answer whole."""
     server = run_server(task_repository, send_timeout_s="2")
@@ -416,10 +417,10 @@ def test_a_client_that_leaves_its_answers_unread_is_dropped_and_a_slow_reader_is
         return received
 
     with connect() as idle:
-        idle.sendall(get * 8)
+        idle.sendall(get * 16)
         time.sleep(6)
         dropped = read_until_closed(idle)
-    assert dropped.count(b"HTTP/1.1 200") < 8, len(dropped)  # answers left unsent
+    assert dropped.count(b"HTTP/1.1 200") < 16, len(dropped)  # answers left unsent
 
     with connect() as slow:
         slow.sendall(get * 3 + b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -457,14 +458,24 @@ def test_pipelined_requests_of_a_client_that_left_are_not_answered_into_a_closed
             chunk = staying.recv(65536)
             assert chunk, answers  # closed before the three answers
             answers += chunk
+    # Each slow request that ran ends with its outcome counted ("cancelled" for the clients that left; one whose
+    # client left before it began never runs), and the answer, or the error this test looks for, follows at once:
+    # wait until the count has stood still for half a second.
     deadline = time.monotonic() + 10
-    while _pose_requests_counted(task_server) < counted + 11:  # every slow one has ended, its outcome counted
-        assert time.monotonic() < deadline, "the slow requests of the clients that left never ended"
+    last, still_since = counted, time.monotonic()
+    while time.monotonic() - still_since < 0.5:
+        assert time.monotonic() < deadline, "the slow requests of the clients that left kept ending for 10 s"
         time.sleep(0.05)
-    time.sleep(0.2)  # the answer, or the error this test looks for, follows its count at once
+        now = _pose_requests_counted(task_server)
+        if now != last:
+            last, still_since = now, time.monotonic()
+    assert last > counted  # the staying client's at least
     new_logs = task_server.log.read_bytes()[logged:].decode(errors="replace")
     assert "Traceback" not in new_logs
     assert "ERROR" not in new_logs
+
+
+_POSE_REQUESTS = 'posecast_requests_total{model="pose",'
 
 
 def _pose_requests_counted(server: Server) -> float:
@@ -472,9 +483,6 @@ def _pose_requests_counted(server: Server) -> float:
     with server.client() as client:
         exposition = client.get("/metrics").text
     return sum(float(line.rsplit(" ", 1)[1]) for line in exposition.splitlines() if line.startswith(_POSE_REQUESTS))
-
-
-_POSE_REQUESTS = 'posecast_requests_total{model="pose",'
 
 
 def test_a_body_trickled_in_time_part_by_part_still_has_a_deadline(
