@@ -24,6 +24,7 @@ MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
 _EXPECTED = "a PNG, JPEG or WebP image"
 _WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 _EXIF_ORIENTATION = 0x0112
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError)  # what Pillow raises for a file it recognises but cannot read
 _UPRIGHT = {  # EXIF orientation -> the transpose that undoes it (orientation 1, and unknown values: none)
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -104,8 +105,8 @@ def decode_reduced(
         raise PayloadTooLarge(f"{label}: {exc}") from None
     except UnidentifiedImageError:
         raise InvalidInput(f"{label} is not {_EXPECTED}: its bytes start with {data[:8]!r}") from None
-    except (OSError, ValueError, SyntaxError) as exc:  # a known format with a broken header or an oversized chunk
-        raise InvalidInput(f"{label} could not be decoded ({exc}); expected {_EXPECTED}") from None
+    except _DECODE_ERRORS as exc:  # a known format with a broken header or an oversized chunk
+        raise _undecodable(label, exc) from None
     budget.take(*image.size, label)
     width, height = image.size
     factor = 1
@@ -117,9 +118,13 @@ def decode_reduced(
             factor = round(width / image.size[0])
         image.load()
         turned = _turned_upright(image) if upright else image
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidInput(f"{label} could not be decoded ({exc}); expected {_EXPECTED}") from None
+    except _DECODE_ERRORS as exc:
+        raise _undecodable(label, exc) from None
     return Decoded(_to_rgb(turned), factor, turned.size if factor == 1 else (width, height))
+
+
+def _undecodable(label: str, exc: Exception) -> InvalidInput:
+    return InvalidInput(f"{label} could not be decoded ({exc}); expected {_EXPECTED}")
 
 
 def _turned_upright(image: Image.Image) -> Image.Image:
