@@ -1,6 +1,7 @@
 """Peer benchmark: posecast against raw onnxruntime, a naive FastAPI endpoint and PyTriton, loaded by `hey`.
 
 python -m benchmarks.peers [--quick] [--repository model_repository] [--clients 1,16,64] [--duration-s N]
+                           [--providers CUDAExecutionProvider,CPUExecutionProvider]
 
 One pose model, one run: raw onnxruntime in this process at batch 1, 8 and 32, then every server row at every
 client count. Ratios are against raw batch 32 (throughput) and raw batch 1 (latency) from the same run. Traffic
@@ -40,7 +41,7 @@ INSTALL = "run `bash scripts/install-bench-deps.sh`"
 RAW_BATCHES = (1, 8, 32)
 MAX_BATCH = 32  # posecast's and PyTriton's, and the largest raw batch
 PYTRITON_DELAY_MS = 2.0  # PyTriton's batching window; posecast keeps its default (0: adaptive)
-CPU = "CPUExecutionProvider"  # the peers run on CPU, so everything here does
+CPU = "CPUExecutionProvider"  # the default; the naive endpoint and PyTriton run on nothing else
 JPEG_SIZES = ((320, 240), (1920, 1080))
 
 
@@ -123,14 +124,22 @@ def launchers(
     starts: dict[str, Callable[[Path], ServerProcess]] = {
         "posecast": lambda log: ServerProcess.start(repository, log, posecast),
         "posecast_latency": lambda log: ServerProcess.start(repository, log, latency),
-        "naive": functools.partial(_launch, [sys.executable, "-m", "benchmarks.naive", model, *threads]),
     }
+    if not on_cpu_only(runtime.providers):
+        # Held to raw onnxruntime on the same providers, not to peers on another device.
+        reason = f"runs on {CPU} only, and this run is on {runtime.providers}"
+        return starts, {"naive": reason, "pytriton": reason}
+    starts["naive"] = functools.partial(_launch, [sys.executable, "-m", "benchmarks.naive", model, *threads])
     if not PYTRITON_PYTHON.exists():
         return starts, {"pytriton": f"no PyTriton environment at {PYTRITON_PYTHON.parents[1]}: {INSTALL}"}
     peer = [str(PYTRITON_PYTHON), str(ROOT / "benchmarks" / "pytriton_peer.py"), model, "--name", workload.name]
     batching = ["--max-batch-size", str(MAX_BATCH), "--queue-delay-ms", f"{PYTRITON_DELAY_MS:g}"]
     starts["pytriton"] = functools.partial(_launch, [*peer, *threads, *batching])
     return starts, {}
+
+
+def on_cpu_only(providers: str) -> bool:
+    return [name.strip() for name in providers.split(",")] == [CPU]
 
 
 def every_core() -> int:
@@ -305,12 +314,14 @@ def run(
     threads: int,
     workers: int,
     pin: bool,
+    providers: str = CPU,
 ) -> dict[str, Any]:
     """Start the servers, check their answers, measure raw onnxruntime and every row; ratios included.
 
     The servers run `threads` intra-op threads each (posecast in `workers` processes, pinned to their own CPUs
-    when `pin`); raw onnxruntime runs on every core, the most the runtime alone gets out of this machine."""
-    runtime = Runtime(providers=CPU, intra_op_threads=threads)
+    when `pin`); raw onnxruntime runs on every core, the most the runtime alone gets out of this machine. posecast
+    and raw onnxruntime run on `providers`; on any but the CPU's, the peers and the CPU-time bound are left out."""
+    runtime = Runtime(providers=providers, intra_op_threads=threads)
     raw_threads = every_core()
     if shutil.which("hey") is None:
         raise SystemExit(f"hey is not on PATH: {INSTALL}")
@@ -331,7 +342,8 @@ def run(
     # Again once the servers are gone: the machine's speed drifts over minutes (a shared host, clocks), and the
     # rows in between are held to the mean of both.
     raw = bracketed(raw_before, raw_baseline(session, server_session, thread_counts, workload, duration_s))
-    raw |= pose_bound(card, raw, raw_threads, duration_s)
+    if on_cpu_only(providers):
+        raw |= pose_bound(card, raw, raw_threads, duration_s)
     results: dict[str, Any] = {
         "timestamp": timestamp,
         "machine": report.machine(server_providers=found.providers, load_before=started),
@@ -348,6 +360,7 @@ def run(
             "posecast_workers": workers,
             "posecast_pin_workers": pin,
             "raw_intra_op_threads": raw_threads,
+            "providers": providers,
         },
         "raw": raw,
         "rows": [
@@ -380,6 +393,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--pin-workers", action="store_true", help="each posecast process on its own CPUs (POSECAST_PIN_WORKERS)"
     )
+    parser.add_argument(
+        "--providers",
+        default=CPU,
+        help="onnxruntime providers of posecast and raw onnxruntime, as POSECAST_PROVIDERS takes them (e.g. "
+        "CUDAExecutionProvider,CPUExecutionProvider); off the CPU, the naive endpoint and PyTriton are skipped",
+    )
     return parser.parse_args(argv)
 
 
@@ -396,7 +415,14 @@ def main(argv: list[str] | None = None) -> None:
     duration_s = args.duration_s or (2.0 if args.quick else 10.0)
     warmup_s = min(duration_s, 2.0)
     results = run(
-        args.repository.resolve(), args.clients, duration_s, warmup_s, args.threads, args.workers, args.pin_workers
+        args.repository.resolve(),
+        args.clients,
+        duration_s,
+        warmup_s,
+        args.threads,
+        args.workers,
+        args.pin_workers,
+        args.providers,
     )
     paths = peers_report.write(results, args.output)
     print(paths[0].read_text(encoding="utf-8"))

@@ -98,7 +98,8 @@ def _header(results: dict[str, Any]) -> list[str]:
     lines = [
         f"## posecast peer benchmark, {results['timestamp']}",
         "",
-        f"- machine: {box['usable_cpus']} of {box['cpu_count']} CPUs, {box['platform']}, Python {box['python']}, "
+        f"- machine: {box['usable_cpus']} of {box['cpu_count']} CPUs{report.gpu_text(box)}, {box['platform']}, "
+        f"Python {box['python']}, "
         f"onnxruntime {box['onnxruntime']} on {', '.join(box['server_providers']) or 'CPUExecutionProvider'}",
         f"- load average before {box['load_average_before']}, after {box['load_average_after']}",
         f"- model: {model['name']} v{model['version']} from {results['repository']}, inputs {model['inputs']}",

@@ -7,6 +7,8 @@ import json
 import math
 import os
 import platform
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ def load_average() -> list[float]:
 
 def machine(server_providers: list[str], load_before: list[float]) -> dict[str, Any]:
     return {
+        "gpus": gpus(),
         "cpu_count": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)),
         "platform": platform.platform(),
@@ -50,6 +53,27 @@ def machine(server_providers: list[str], load_before: list[float]) -> dict[str, 
         "load_average_before": load_before,
         "load_average_after": load_average(),
     }
+
+
+def gpus() -> list[str]:
+    """The NVIDIA cards here, as `nvidia-smi` names them with their driver: a GPU row means little without the
+    card it ran on. Empty where there is no `nvidia-smi` or it fails."""
+    tool = shutil.which("nvidia-smi")
+    if tool is None:
+        return []
+    query = [tool, "--query-gpu=name,driver_version", "--format=csv,noheader"]
+    try:
+        listing = subprocess.run(query, capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    cards = (line.rpartition(",") for line in listing.splitlines() if line.strip())
+    return [f"{name.strip()} (driver {driver.strip()})" for name, _, driver in cards]
+
+
+def gpu_text(box: dict[str, Any]) -> str:
+    """`, GPU: ...` for a machine record that lists cards, else nothing."""
+    cards = box.get("gpus") or []
+    return f", GPU: {'; '.join(cards)}" if cards else ""
 
 
 def describe(workload: Workload) -> dict[str, Any]:
@@ -68,7 +92,8 @@ def _header(results: dict[str, Any]) -> list[str]:
     return [
         f"## posecast serving benchmark, {results['timestamp']}",
         "",
-        f"- machine: {box['usable_cpus']} of {box['cpu_count']} CPUs, {box['platform']}, Python {box['python']}",
+        f"- machine: {box['usable_cpus']} of {box['cpu_count']} CPUs{gpu_text(box)}, {box['platform']}, "
+        f"Python {box['python']}",
         f"- onnxruntime {box['onnxruntime']}: servers on {', '.join(box['server_providers'])}, in-process on "
         f"{', '.join(sorted(set(results['direct_providers'].values())))}; intra-op threads "
         f"{runtime['intra_op_threads']}, inter-op threads {runtime['inter_op_threads']}",

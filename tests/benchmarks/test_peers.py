@@ -75,3 +75,14 @@ def test_without_its_environment_pytriton_is_skipped_with_the_fix(
     starts, skipped = peers.launchers(workload, tmp_path, Runtime(providers=peers.CPU), workers=1, pin=False)
     assert set(starts) == {"posecast", "posecast_latency", "naive"}
     assert "bash scripts/install-bench-deps.sh" in skipped["pytriton"]
+
+
+def test_off_the_cpu_the_peers_that_run_only_there_are_skipped_with_the_reason(
+    workload: Workload, tmp_path: Path
+) -> None:
+    assert peers.parse_args([]).providers == peers.CPU
+    cuda = "CUDAExecutionProvider,CPUExecutionProvider"
+    starts, skipped = peers.launchers(workload, tmp_path, Runtime(providers=cuda), workers=1, pin=False)
+    assert set(starts) == {"posecast", "posecast_latency"}
+    assert set(skipped) == {"naive", "pytriton"}
+    assert all(f"this run is on {cuda}" in reason for reason in skipped.values())

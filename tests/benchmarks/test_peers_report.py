@@ -94,3 +94,12 @@ def test_the_header_says_whether_the_posecast_processes_were_pinned(peer_results
     assert "posecast in 2 process(es) each on its own CPUs; raw" in peers_report.markdown(peer_results)
     peer_results["plan"]["posecast_pin_workers"] = False
     assert "posecast in 2 process(es); raw" in peers_report.markdown(peer_results)
+
+
+def test_the_header_names_the_gpu_a_run_had(peer_results: dict[str, Any]) -> None:
+    peers_report.add_ratios(peer_results)
+    assert "GPU" not in peers_report.markdown(peer_results).splitlines()[2]
+    peer_results["machine"]["gpus"] = ["NVIDIA H200 (driver 580.159.03)"]
+    assert "- machine: 2 of 2 CPUs, GPU: NVIDIA H200 (driver 580.159.03), Linux-test" in peers_report.markdown(
+        peer_results
+    )

@@ -67,3 +67,14 @@ def test_report_renders_and_writes_json(results: dict[str, Any], tmp_path: Path)
     path = report.write(results, tmp_path)
     assert path.suffix == ".json"
     assert path.read_text().count('"model": "pose"') == 2
+
+
+def test_the_machine_record_names_each_gpu_nvidia_smi_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert report.gpus() == []  # no nvidia-smi: a CPU machine
+    tool = tmp_path / "nvidia-smi"
+    tool.write_text("#!/bin/sh\nprintf 'NVIDIA H200, 580.159.03\\nNVIDIA H100 80GB HBM3, 580.159.03\\n'\n")
+    tool.chmod(0o755)
+    assert report.gpus() == ["NVIDIA H200 (driver 580.159.03)", "NVIDIA H100 80GB HBM3 (driver 580.159.03)"]
+    tool.write_text("#!/bin/sh\nexit 9\n")  # a driver that does not answer
+    assert report.gpus() == []
