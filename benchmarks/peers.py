@@ -139,6 +139,7 @@ def launchers(
 
 
 def on_cpu_only(providers: str) -> bool:
+    """Whether a run is on the CPU alone: the peers run nowhere else, and the bound rows add up CPU time."""
     return [name.strip() for name in providers.split(",")] == [CPU]
 
 
